@@ -1,0 +1,76 @@
+# netpol-harness: every target does its own set-up, idempotently, on a fresh Debian machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# What the sandbox needs on the host (network namespaces, nftables, real nginx/curl/DNS).
+APT_PACKAGES := nftables nginx-light dnsmasq-base iproute2 curl busybox dnsutils conntrack shellcheck procps
+STATE ?= .sandbox
+JUNIT ?= reports/junit.xml
+WORKERS ?= 2
+
+.PHONY: help deps apt venv demo test lint typecheck unit bench sandbox-up sandbox-down clean kind-up kind-down e2e-kind
+
+help:
+	@echo "make demo   - bring up the sandbox, run scenarios/ (-n $(WORKERS)), print truth tables, write $(JUNIT)"
+	@echo "make test   - lint, typecheck and the whole test suite"
+	@echo "make bench  - benchmarks under bench/"
+	@echo "make kind-up / kind-down / e2e-kind - a real kind + Calico cluster (needs docker and network)"
+
+deps: apt venv
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+lint: venv
+	$(BIN)/ruff check harness tests bench conftest.py
+	$(BIN)/ruff format --check harness tests bench conftest.py
+	@if command -v shellcheck >/dev/null; then shellcheck scripts/* .ci/run; fi
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: deps
+	NO_PROXY=127.0.0.1,localhost $(BIN)/pytest -q tests
+
+test: deps lint typecheck unit
+
+demo: deps
+	@mkdir -p $(dir $(JUNIT))
+	NO_PROXY=127.0.0.1,localhost $(BIN)/netpol-harness sandbox demo --state-dir $(STATE) -- \
+	  -n $(WORKERS) --netpol-junit $(JUNIT) --netpol-report-json $(basename $(JUNIT)).json scenarios/
+
+bench: deps
+	$(BIN)/python -m bench
+
+sandbox-up: deps
+	$(BIN)/netpol-harness sandbox up --state-dir $(STATE)
+
+sandbox-down:
+	$(BIN)/netpol-harness sandbox down --state-dir $(STATE)
+
+kind-up:
+	scripts/kind-up
+
+kind-down:
+	scripts/kind-down
+
+e2e-kind: venv
+	$(BIN)/pytest scenarios/ -n auto --netpol-context kind-netpol --netpol-junit $(JUNIT)
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""`netpol-harness`: the command line, a thin shell over the same stages as the plugin.
+
+Each subcommand lives in its own module exposing ``configure(parser)`` and
+``run(args) -> int``; heavy imports stay inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from harness import __version__
+from harness.errors import HarnessError
+
+#: (name, module, one-line help)
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("run", "harness.commands.run", "run scenarios against a cluster (pytest with this plugin)"),
+    ("check", "harness.commands.check", "one live probe FROM -> TO:PORT with its verdict and why"),
+    ("predict", "harness.commands.predict", "predict a truth table from objects, no cluster"),
+    ("preflight", "harness.commands.preflight", "check a cluster is fit for live runs"),
+    ("cleanup", "harness.commands.cleanup", "delete what earlier runs left behind"),
+    ("images", "harness.commands.images", "list every image the harness uses (to mirror)"),
+    ("sandbox", "harness.sandbox.cli", "a single-host stand-in cluster for trying the harness"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netpol-harness",
+        description="Live connectivity tests for Kubernetes NetworkPolicies.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name, help_text in COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command whose module is not built yet
+            if exc.name != module_name:
+                raise
+            continue
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args._run(args)
+    except HarnessError as exc:
+        print(f"netpol-harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("netpol-harness: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Shared fixtures of the harness's own test suite."""
+
+from __future__ import annotations
+
+pytest_plugins = ["pytester"]
