@@ -1,0 +1,99 @@
+"""`netpol-harness images`: every container image the harness and its CI cluster use.
+
+For mirroring into a private registry (air-gapped clusters, pull-rate limits):
+the probe images come from :data:`harness.images.DEFAULT_IMAGES`; the kind node
+image and the Calico images are what ``scripts/kind-up`` runs for the CI gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.errors import ConfigError
+
+Use = Literal["probe", "kind-ci"]
+
+#: kind node image of kind-config.yaml (Kubernetes v1.32.0, built for kind v0.26.0).
+KIND_NODE_IMAGE = (
+    "kindest/node:v1.32.0@sha256:c48c62eac5da28cdadcf560d1d8616cfa6783b58f0d94cf63ad1bf49600cb027"
+)
+#: Calico release that scripts/kind-up installs (scripts/calico.sha256 pins its manifest).
+CALICO_VERSION = "v3.29.3"
+#: The images calico.yaml of that release runs. By tag, as the manifest names them: its
+#: checksum pins the manifest's text, not the image contents (mirror them by digest).
+CALICO_IMAGES: tuple[tuple[str, str], ...] = (
+    ("calico-cni", f"docker.io/calico/cni:{CALICO_VERSION}"),
+    ("calico-node", f"docker.io/calico/node:{CALICO_VERSION}"),
+    ("calico-kube-controllers", f"docker.io/calico/kube-controllers:{CALICO_VERSION}"),
+)
+
+
+@dataclass(frozen=True)
+class ImageUse:
+    role: str
+    image: str
+    use: Use
+    pinned: bool  # referenced by digest (repository@sha256:...)
+
+
+def _ref(role: str, image: str, use: Use) -> ImageUse:
+    return ImageUse(role=role, image=image, use=use, pinned="@sha256:" in image)
+
+
+def probe_images() -> tuple[ImageUse, ...]:
+    """The probe images of :data:`harness.images.DEFAULT_IMAGES` (imported lazily)."""
+    try:
+        from harness.images import DEFAULT_IMAGES
+    except ImportError as exc:  # pragma: no cover - only in a broken install
+        raise ConfigError(f"cannot read the probe images (harness.images): {exc}") from exc
+    return (
+        _ref("probe-client", DEFAULT_IMAGES.client, "probe"),
+        _ref("probe-server", DEFAULT_IMAGES.server, "probe"),
+    )
+
+
+def all_images() -> tuple[ImageUse, ...]:
+    kind_ci = (
+        _ref("kind-node", KIND_NODE_IMAGE, "kind-ci"),
+        *(_ref(role, image, "kind-ci") for role, image in CALICO_IMAGES),
+    )
+    return probe_images() + kind_ci
+
+
+def render_text(images: tuple[ImageUse, ...]) -> str:
+    width = max(len(i.role) for i in images)
+    lines = ["# probe: deployed by every live run; kind-ci: only the kind + Calico CI cluster"]
+    for i in images:
+        note = "" if i.pinned else "  (tag only: pin a digest when mirroring)"
+        lines.append(f"{i.role:<{width}}  {i.use:<7}  {i.image}{note}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(images: tuple[ImageUse, ...]) -> str:
+    return json.dumps({"images": [asdict(i) for i in images]}, indent=2) + "\n"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default): one image per line; json: for scripts",
+    )
+    parser.add_argument(
+        "--probes-only",
+        action="store_true",
+        help="only the images live runs deploy (not the kind CI cluster's)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    images = probe_images() if args.probes_only else all_images()
+    out = render_json(images) if args.format == "json" else render_text(images)
+    sys.stdout.write(out)
+    return 0

@@ -1,0 +1,56 @@
+"""Small builders of Kubernetes object dicts for the policy engine tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.policy.engine import Cluster
+
+
+def ns(name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def pod(
+    namespace: str,
+    name: str,
+    labels: dict[str, str] | None = None,
+    ip: str | None = None,
+    ports: tuple[tuple[str | None, int, str], ...] = (),
+    ips: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A pod; ``ports`` are (name, number, protocol) container ports."""
+    status: dict[str, Any] = {}
+    if ip:
+        status["podIP"] = ip
+        status["podIPs"] = [{"ip": ip}] + [{"ip": extra} for extra in ips]
+    container_ports = []
+    for pname, number, proto in ports:
+        entry: dict[str, Any] = {"containerPort": number, "protocol": proto}
+        if pname:
+            entry["name"] = pname
+        container_ports.append(entry)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {"containers": [{"name": "c", "image": "x", "ports": container_ports}]},
+        "status": status,
+    }
+
+
+def policy(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def labels(**kv: str) -> dict[str, Any]:
+    return {"matchLabels": kv}
+
+
+def cluster(*objs: dict[str, Any]) -> Cluster:
+    return Cluster.from_objects(objs)
