@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # What the sandbox needs on the host (network namespaces, nftables, real nginx/curl/DNS).
-APT_PACKAGES := nftables nginx-light dnsmasq-base iproute2 curl busybox dnsutils conntrack shellcheck procps
+APT_PACKAGES := nftables nginx-light dnsmasq-base iproute2 curl busybox dnsutils conntrack shellcheck procps netcat-openbsd
 STATE ?= .sandbox
 JUNIT ?= reports/junit.xml
 WORKERS ?= 2

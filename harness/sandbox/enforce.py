@@ -1,0 +1,453 @@
+"""NetworkPolicy -> nftables, for the sandbox node.
+
+:func:`compile_ruleset` is pure: stored objects in, the text of one atomic nft
+script out (tests check it as text). :func:`apply` loads it into the node
+namespace and flushes conntrack, so flows allowed before a change are judged
+again under the new rules.
+
+Semantics (networking.k8s.io/v1):
+
+- A policy selects the pods of its namespace matching ``spec.podSelector``.
+  ``policyTypes`` defaults to Ingress, plus Egress when ``spec.egress`` is
+  non-empty. A pod selected by any policy with a type is *isolated* for that
+  direction; what is allowed is the union of the rules of those policies.
+- A rule without ``from``/``to`` matches every peer; without ``ports`` every
+  port of every protocol. ``ingress: []`` (or none) allows nothing.
+- Peers: ``podSelector`` alone = pods of the policy's namespace;
+  ``namespaceSelector`` alone = all pods of the matching namespaces; both in
+  one peer = pods matching the podSelector *in* matching namespaces;
+  ``ipBlock`` = the CIDR minus its ``except`` blocks (pod IPs included).
+- Ports: number or name (a named port resolves on the destination pod's
+  containerPorts with that name and protocol), ``endPort`` ranges, TCP/UDP/SCTP.
+
+Shape of the rules: ``ct state established,related accept`` first (replies of
+allowed flows pass, as on Calico), every IPv6 packet dropped, then one lookup
+in a concatenated interval set per direction:
+``ip daddr . ip saddr . meta l4proto . th dport`` for ingress and
+``ip saddr . ip daddr . meta l4proto . th dport`` for egress.
+Service ClusterIPs are DNATed in ``prerouting`` (policy sees the pod IP after
+DNAT, as with kube-proxy + Calico).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.sandbox import netns as nsx
+
+ANY_NET = "0.0.0.0/0"
+ALL_PORTS = "0-65535"
+NS_NAME_LABEL = "kubernetes.io/metadata.name"
+SERVICES_MARK = "  # services (ClusterIP DNAT)"
+PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
+
+Obj = Mapping[str, Any]
+
+
+# ---------------------------------------------------------------- selectors
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector against a label set. None/{} match everything."""
+    if not selector:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key = expr.get("key", "")
+        op = expr.get("operator", "")
+        values = expr.get("values") or []
+        if op == "In":
+            ok = key in labels and labels[key] in values
+        elif op == "NotIn":
+            ok = key not in labels or labels[key] not in values
+        elif op == "Exists":
+            ok = key in labels
+        elif op == "DoesNotExist":
+            ok = key not in labels
+        else:
+            ok = False  # unknown operator: the API server would have rejected it
+        if not ok:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    namespace: str
+    name: str
+    ip: str
+    labels: Mapping[str, str]
+    ports: tuple[tuple[str, int, str], ...]  # (name, number, protocol) of containerPorts
+
+    def named_port(self, name: str, protocol: str) -> int | None:
+        for pname, number, proto in self.ports:
+            if pname == name and proto == protocol:
+                return number
+        return None
+
+
+def _meta(obj: Obj) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def pod_infos(pods: Iterable[Obj]) -> list[PodInfo]:
+    """Pods that have an IPv4 address, with labels and declared ports."""
+    infos: list[PodInfo] = []
+    for pod in pods:
+        meta = _meta(pod)
+        ip = (pod.get("status") or {}).get("podIP")
+        if not isinstance(ip, str) or not ip or ":" in ip:
+            continue
+        ports: list[tuple[str, int, str]] = []
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            for p in c.get("ports") or []:
+                number = p.get("containerPort")
+                if isinstance(number, int):
+                    ports.append((str(p.get("name") or ""), number, p.get("protocol") or "TCP"))
+        infos.append(
+            PodInfo(
+                meta.get("namespace", "default"),
+                meta.get("name", ""),
+                ip,
+                dict(meta.get("labels") or {}),
+                tuple(ports),
+            )
+        )
+    return infos
+
+
+def namespace_labels(
+    namespaces: Iterable[Obj], pods: Iterable[PodInfo]
+) -> dict[str, dict[str, str]]:
+    labels: dict[str, dict[str, str]] = {}
+    for ns in namespaces:
+        meta = _meta(ns)
+        name = meta.get("name", "")
+        labels[name] = {**(meta.get("labels") or {}), NS_NAME_LABEL: name}
+    for pod in pods:  # a pod's namespace always exists
+        labels.setdefault(pod.namespace, {NS_NAME_LABEL: pod.namespace})
+    return labels
+
+
+def cidr_minus(cidr: str, excepts: Iterable[str]) -> list[str]:
+    """``cidr`` with every ``except`` block removed, as a sorted list of CIDRs."""
+    try:
+        nets = [ipaddress.IPv4Network(cidr, strict=False)]
+    except ValueError:
+        return []  # an IPv6 block never matches: IPv6 is dropped anyway
+    for text in excepts:
+        try:
+            hole = ipaddress.IPv4Network(text, strict=False)
+        except ValueError:
+            continue
+        out: list[ipaddress.IPv4Network] = []
+        for net in nets:
+            if hole.subnet_of(net):
+                out.extend(net.address_exclude(hole))
+            elif not net.subnet_of(hole):
+                out.append(net)
+        nets = out
+    return [str(n) for n in sorted(nets)]
+
+
+# ---------------------------------------------------------------- peers and ports
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A peer address range; ``pod`` set when it is exactly one pod's IP."""
+
+    net: str
+    pod: PodInfo | None = None
+
+
+def _peers(
+    rule_peers: Sequence[Obj] | None,
+    policy_ns: str,
+    pods: Sequence[PodInfo],
+    ns_labels: Mapping[str, Mapping[str, str]],
+) -> list[Peer]:
+    if not rule_peers:
+        return [Peer(ANY_NET)]
+    out: list[Peer] = []
+    for peer in rule_peers:
+        block = peer.get("ipBlock")
+        if block:
+            out.extend(
+                Peer(n) for n in cidr_minus(block.get("cidr", ""), block.get("except") or [])
+            )
+            continue
+        pod_sel = peer.get("podSelector")
+        ns_sel = peer.get("namespaceSelector")
+        if pod_sel is None and ns_sel is None:
+            continue  # an empty peer selects nothing
+        for pod in pods:
+            if ns_sel is None:
+                if pod.namespace != policy_ns:
+                    continue
+            elif not selector_matches(ns_sel, ns_labels.get(pod.namespace, {})):
+                continue
+            if selector_matches(pod_sel, pod.labels):
+                out.append(Peer(pod.ip, pod))
+    return out
+
+
+def _port_ranges(
+    ports: Sequence[Obj] | None, target: PodInfo | None
+) -> list[tuple[str, str]] | None:
+    """[(proto, "lo-hi" or "n")] for a rule's ports on ``target``; None = everything."""
+    if not ports:
+        return None
+    out: list[tuple[str, str]] = []
+    for p in ports:
+        protocol = p.get("protocol") or "TCP"
+        proto = PROTOCOLS.get(protocol)
+        if proto is None:
+            continue
+        port = p.get("port")
+        end = p.get("endPort")
+        if port is None:
+            out.append((proto, ALL_PORTS))
+        elif isinstance(port, int):
+            if isinstance(end, int) and end > port:
+                out.append((proto, f"{port}-{end}"))
+            else:
+                out.append((proto, str(port)))
+        elif isinstance(port, str) and port.isdigit():
+            out.append((proto, port))
+        elif isinstance(port, str) and target is not None:
+            number = target.named_port(port, protocol)
+            if number is not None:
+                out.append((proto, str(number)))
+    return out
+
+
+def _policy_types(spec: Mapping[str, Any]) -> set[str]:
+    types = spec.get("policyTypes")
+    if types:
+        return set(types)
+    return {"Ingress", "Egress"} if spec.get("egress") else {"Ingress"}
+
+
+@dataclass
+class Compiled:
+    ing_isolated: set[str]
+    eg_isolated: set[str]
+    ing_any: set[str]
+    ing_ports: set[str]
+    eg_any: set[str]
+    eg_ports: set[str]
+
+
+def compile_sets(
+    namespaces: Sequence[Obj], pods: Sequence[Obj], policies: Sequence[Obj]
+) -> Compiled:
+    infos = pod_infos(pods)
+    ns_labels = namespace_labels(namespaces, infos)
+    c = Compiled(set(), set(), set(), set(), set(), set())
+    for policy in policies:
+        meta = _meta(policy)
+        if meta.get("deletionTimestamp"):
+            continue
+        spec = policy.get("spec") or {}
+        ns = meta.get("namespace", "default")
+        selected = [
+            p
+            for p in infos
+            if p.namespace == ns and selector_matches(spec.get("podSelector"), p.labels)
+        ]
+        types = _policy_types(spec)
+        if "Ingress" in types:
+            for pod in selected:
+                c.ing_isolated.add(pod.ip)
+                for rule in spec.get("ingress") or []:
+                    ranges = _port_ranges(rule.get("ports"), pod)
+                    for peer in _peers(rule.get("from"), ns, infos, ns_labels):
+                        if ranges is None:
+                            c.ing_any.add(f"{pod.ip} . {peer.net}")
+                        for proto, rng in ranges or []:
+                            c.ing_ports.add(f"{pod.ip} . {peer.net} . {proto} . {rng}")
+        if "Egress" in types:
+            for pod in selected:
+                c.eg_isolated.add(pod.ip)
+                for rule in spec.get("egress") or []:
+                    ports = rule.get("ports")
+                    for peer in _peers(rule.get("to"), ns, infos, ns_labels):
+                        _egress_peer(c, pod, peer, ports, infos)
+    return c
+
+
+def _egress_peer(
+    c: Compiled, pod: PodInfo, peer: Peer, ports: Sequence[Obj] | None, infos: Sequence[PodInfo]
+) -> None:
+    if peer.pod is not None or not ports:
+        ranges = _port_ranges(ports, peer.pod)
+        if ranges is None:
+            c.eg_any.add(f"{pod.ip} . {peer.net}")
+        for proto, rng in ranges or []:
+            c.eg_ports.add(f"{pod.ip} . {peer.net} . {proto} . {rng}")
+        return
+    # an address range with ports: numeric ports apply to the whole range; a named
+    # port can only mean the pods inside the range that declare it
+    net = ipaddress.IPv4Network(peer.net)
+    for proto, rng in _port_ranges([p for p in ports if not _is_named(p)], None) or []:
+        c.eg_ports.add(f"{pod.ip} . {peer.net} . {proto} . {rng}")
+    named = [p for p in ports if _is_named(p)]
+    if named:
+        for target in infos:
+            if ipaddress.IPv4Address(target.ip) in net:
+                for proto, rng in _port_ranges(named, target) or []:
+                    c.eg_ports.add(f"{pod.ip} . {target.ip} . {proto} . {rng}")
+
+
+def _is_named(port: Obj) -> bool:
+    value = port.get("port")
+    return isinstance(value, str) and not value.isdigit()
+
+
+# ---------------------------------------------------------------- services (DNAT)
+
+
+def _service_rules(services: Sequence[Obj], pods: Sequence[Obj]) -> tuple[list[str], set[str]]:
+    """DNAT rules for ClusterIPs and the (endpoint . endpoint) pairs needing hairpin SNAT."""
+    from harness.sandbox.dns import endpoints  # local: dns imports this module
+
+    infos = {(p.namespace, p.name): p for p in pod_infos(pods)}
+    rules: list[str] = []
+    hairpin: set[str] = set()
+    for svc in services:
+        spec = svc.get("spec") or {}
+        cluster_ip = spec.get("clusterIP")
+        if not isinstance(cluster_ip, str) or not cluster_ip or cluster_ip == "None":
+            continue
+        try:
+            ipaddress.IPv4Address(cluster_ip)
+        except ValueError:
+            continue
+        eps = [infos[k] for e in endpoints(svc, pods) if (k := _key(e)) in infos]
+        for sp in spec.get("ports") or []:
+            protocol = sp.get("protocol") or "TCP"
+            proto = PROTOCOLS.get(protocol)
+            port = sp.get("port")
+            if proto is None or not isinstance(port, int):
+                continue
+            target = sp.get("targetPort", port)
+            dests: list[str] = []
+            for ep in eps:
+                if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+                    number: int | None = int(target)
+                else:
+                    number = ep.named_port(str(target), protocol)
+                if number is not None:
+                    dests.append(f"{ep.ip} . {number}")
+                    hairpin.add(f"{ep.ip} . {ep.ip}")
+            match = f"ip daddr {cluster_ip} meta l4proto {proto} th dport {port}"
+            if len(dests) == 1:
+                addr, number_text = dests[0].split(" . ")
+                rules.append(f"{match} dnat ip to {addr}:{number_text}")
+            elif dests:
+                mapping = ", ".join(f"{i} : {d}" for i, d in enumerate(dests))
+                rules.append(
+                    f"{match} dnat ip to numgen random mod {len(dests)} map {{ {mapping} }}"
+                )
+    return rules, hairpin
+
+
+def _key(pod: Obj) -> tuple[str, str]:
+    meta = _meta(pod)
+    return meta.get("namespace", "default"), meta.get("name", "")
+
+
+# ---------------------------------------------------------------- text
+
+
+def _set(name: str, type_: str, elements: set[str], interval: bool) -> list[str]:
+    lines = [f"  set {name} {{", f"    type {type_}"]
+    if interval:
+        lines.append("    flags interval")
+    if elements:
+        lines.append("    elements = {")
+        lines.extend(f"      {e}," for e in sorted(elements))
+        lines.append("    }")
+    lines.append("  }")
+    return lines
+
+
+def compile_ruleset(
+    namespaces: Sequence[Obj],
+    pods: Sequence[Obj],
+    policies: Sequence[Obj],
+    table_name: str,
+    *,
+    services: Sequence[Obj] = (),
+    enforce: bool = True,
+) -> str:
+    """The complete nft script that atomically replaces table ``inet <table_name>``."""
+    c = compile_sets(namespaces, pods, policies if enforce else ())
+    dnat, hairpin = _service_rules(services, pods)
+    addr2 = "ipv4_addr . ipv4_addr"
+    addr2ports = "ipv4_addr . ipv4_addr . inet_proto . inet_service"
+    lines = [
+        f"table inet {table_name} {{}}",
+        f"delete table inet {table_name}",
+        f"table inet {table_name} {{",
+        *_set("ing_isolated", "ipv4_addr", c.ing_isolated, False),
+        *_set("eg_isolated", "ipv4_addr", c.eg_isolated, False),
+        *_set("ing_any", addr2, c.ing_any, True),
+        *_set("ing_ports", addr2ports, c.ing_ports, True),
+        *_set("eg_any", addr2, c.eg_any, True),
+        *_set("eg_ports", addr2ports, c.eg_ports, True),
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy accept;",
+        "    meta nfproto ipv6 drop",
+        "    ct state established,related accept",
+        "    ct state invalid drop",
+        "    ip saddr @eg_isolated jump egress",
+        "    ip daddr @ing_isolated jump ingress",
+        "  }",
+        "  chain egress {",
+        "    ip saddr . ip daddr @eg_any return",
+        "    ip saddr . ip daddr . meta l4proto . th dport @eg_ports return",
+        "    drop",
+        "  }",
+        "  chain ingress {",
+        "    ip daddr . ip saddr @ing_any return",
+        "    ip daddr . ip saddr . meta l4proto . th dport @ing_ports return",
+        "    drop",
+        "  }",
+        SERVICES_MARK,
+        *_set("hairpin", addr2, hairpin, False),
+        "  chain prerouting {",
+        "    type nat hook prerouting priority dstnat; policy accept;",
+        *(f"    {r}" for r in dnat),
+        "  }",
+        "  chain postrouting {",
+        "    type nat hook postrouting priority srcnat; policy accept;",
+        "    ct status dnat ip saddr . ip daddr @hairpin masquerade",
+        "  }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def filter_part(ruleset: str) -> str:
+    """The part of a ruleset that decides allow/deny (changes require a conntrack flush)."""
+    return ruleset.split(SERVICES_MARK, 1)[0]
+
+
+async def apply(node_netns: str, ruleset: str, *, flush_conntrack: bool = True) -> None:
+    """Atomically replace the table in the node namespace; then forget tracked flows."""
+    await nsx.nft_load(node_netns, ruleset)
+    if flush_conntrack:
+        await nsx.conntrack_flush(node_netns)

@@ -1,0 +1,778 @@
+"""The sandbox's node agent: stored Pods -> network namespaces with real processes.
+
+Topology (all inside namespaces of our own; the host's links, routes, sysctls
+and nftables are never touched):
+
+- ``nph<id>-node``: a bridge ``br0`` holding the gateway address (first host of
+  the pod CIDR), ``ip_forward=1``, the ``inet nph<id>`` nft table (policy in
+  ``forward`` via br_netfilter, Service ClusterIPs in ``prerouting`` DNAT) and
+  /32 routes to the simulated external hosts. No default route.
+- ``nph<id>-p<N>``: one per pod; ``eth0`` is one end of a veth pair created in
+  the node namespace (``vp<N>`` on the bridge); default route via the gateway;
+  IPv6 off on eth0 (no link-local address) and dropped by the node anyway.
+- ``nph<id>-dns``: the kube-system DNS pod (dnsmasq, see dns.py).
+- ``nph<id>-ext``: the "internet": every configured external address on one
+  veth routed from the node, nginx answering HTTP on the configured ports.
+
+Containers: nginx images run the real nginx (the container's command/args
+when given, run with private /tmp, /run, /var/log/nginx and /var/lib/nginx so
+a script writing /tmp/nginx.conf works; otherwise a config generated from the
+declared TCP containerPorts answering ``ok <port>``). UDP containerPorts of
+nginx containers are answered by the node itself (``ok <port>\n`` to every
+datagram; nginx-light has no stream module). curl and busybox containers have
+no process of their own: their main command is not run, the container counts
+as running, and ``exec`` runs commands in the pod namespace with the image's
+PATH (curl + busybox applets + netcat): ``nsenter --net=<pod> --mount=<ns>``
+where <ns> is a persistent mount namespace per Kubernetes namespace with that
+namespace's resolv.conf bound over /etc/resolv.conf (cheaper than `ip netns
+exec`, which copies the host's whole mount table on every call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import ipaddress
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+from typing import cast
+
+from harness.sandbox import enforce
+from harness.sandbox import netns as nsx
+from harness.sandbox.dns import DnsServer
+from harness.sandbox.dns import build_hosts
+from harness.sandbox.dns import resolv_conf
+from harness.sandbox.images import Image
+from harness.sandbox.images import ImagePullError
+from harness.sandbox.images import resolve
+
+__all__ = ["ImagePullError", "Node", "NodeConfig", "PodNotFound"]
+
+log = logging.getLogger(__name__)
+
+BRIDGE = "br0"
+GATEWAY_OFFSET = 1
+DNS_OFFSET = 10
+POD_OFFSET = 16
+DNS_POD = ("kube-system", "coredns-sandbox")
+READY_GRACE = 3.0  # seconds after which a listening nginx counts as ready on any port
+
+#: busybox applets put on a container's PATH (no reboot/mount/ip: those could reach the host)
+APPLETS = [
+    "[",
+    "[[",
+    "ash",
+    "awk",
+    "base64",
+    "basename",
+    "cat",
+    "chmod",
+    "cp",
+    "cut",
+    "date",
+    "dd",
+    "df",
+    "dirname",
+    "du",
+    "echo",
+    "egrep",
+    "env",
+    "expr",
+    "false",
+    "fgrep",
+    "find",
+    "grep",
+    "head",
+    "hexdump",
+    "hostname",
+    "id",
+    "kill",
+    "killall",
+    "less",
+    "ln",
+    "ls",
+    "md5sum",
+    "mkdir",
+    "mkfifo",
+    "mktemp",
+    "mv",
+    "nslookup",
+    "od",
+    "printf",
+    "ps",
+    "pwd",
+    "readlink",
+    "realpath",
+    "rm",
+    "rmdir",
+    "sed",
+    "seq",
+    "sh",
+    "sha256sum",
+    "sleep",
+    "sort",
+    "stat",
+    "tail",
+    "tee",
+    "telnet",
+    "test",
+    "time",
+    "timeout",
+    "touch",
+    "tr",
+    "traceroute",
+    "true",
+    "uname",
+    "uniq",
+    "usleep",
+    "wc",
+    "wget",
+    "which",
+    "whoami",
+    "xargs",
+    "yes",
+]
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+CURL = shutil.which("curl") or "/usr/bin/curl"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NC = "/usr/bin/nc.openbsd" if os.path.exists("/usr/bin/nc.openbsd") else ""
+
+#: exec (already in the pod's network and its namespace's mount ns): set PATH, exec
+EXEC_SCRIPT = 'PATH=$1; export PATH; shift; exec "$@"'
+
+#: a container process: private /var/lib/nginx (= $1), /run, /var/log/nginx, /tmp
+START_SCRIPT = """\
+priv=$1 resolv=$2 bin=$3; shift 3
+/bin/mkdir -p "$priv/tmp" "$priv/run" "$priv/log" "$priv/logs" "$priv/bin" || exit 126
+fail() { echo "sandbox: cannot prepare the container filesystem" >&2; exit 126; }
+/bin/mount --bind "$priv" /var/lib/nginx || fail
+/bin/mount --bind "$bin" /var/lib/nginx/bin || fail
+/bin/mount --bind "$resolv" /etc/resolv.conf || fail
+/bin/mount --bind /var/lib/nginx/run /run || fail
+if [ -d /var/log/nginx ]; then /bin/mount --bind /var/lib/nginx/log /var/log/nginx || fail; fi
+/bin/mount --bind /var/lib/nginx/tmp /tmp || fail
+cd /
+PATH=/var/lib/nginx/bin NPH_PRIV=/var/lib/nginx
+export PATH NPH_PRIV
+exec "$@"
+"""
+
+#: the `nginx` on an nginx container's PATH: private prefix and error log, no `user`
+NGINX_WRAPPER = f"""\
+#!/bin/sh
+# netpol-harness sandbox: run nginx with a private prefix; `user` lines are dropped
+# (the sandbox runs nginx as root, workers as nobody).
+conf=""
+n=$#
+while [ "$n" -gt 0 ]; do
+  a=$1; shift; n=$((n - 1))
+  if [ "$a" = "-c" ] && [ "$n" -gt 0 ]; then conf=$1; shift; n=$((n - 1)); continue; fi
+  if [ "$a" = "-p" ] || [ "$a" = "-e" ]; then shift; n=$((n - 1)); continue; fi
+  set -- "$@" "$a"
+done
+[ -n "$conf" ] || conf=$NPH_PRIV/default.conf
+/bin/sed -e '/^[[:space:]]*user[[:space:]]/d' "$conf" > "$NPH_PRIV/nginx.conf" || exit 1
+exec {NGINX} -p "$NPH_PRIV/" -e "$NPH_PRIV/error.log" -c "$NPH_PRIV/nginx.conf" "$@"
+"""
+
+
+class PodNotFound(LookupError):
+    """exec/delete for a pod (or container) the node does not run."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    state_dir: Path
+    sandbox_id: str  # 6 hex
+    pod_cidr: str  # e.g. "10.201.0.0/16"
+    service_cidr: str  # e.g. "10.96.201.0/24"
+    enforce: bool = True  # False = a CNI that ignores NetworkPolicy
+    external_hosts: tuple[tuple[str, tuple[int, ...]], ...] = (("198.51.100.10", (80, 443)),)
+
+
+@dataclass
+class _Container:
+    name: str
+    image: Image
+    tcp_ports: tuple[int, ...] = ()
+    proc: asyncio.subprocess.Process | None = None
+    started: float = 0.0
+
+
+@dataclass
+class _Pod:
+    namespace: str
+    name: str
+    netns: str
+    ip: str
+    veth: str | None
+    containers: dict[str, _Container] = field(default_factory=dict)
+    udp: list[asyncio.BaseTransport] = field(default_factory=list)
+    directory: Path | None = None
+
+
+class _UdpAnswer(asyncio.DatagramProtocol):
+    def __init__(self, port: int) -> None:
+        self.reply = f"ok {port}\n".encode()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.transport is not None:
+            self.transport.sendto(self.reply, addr)
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+class Node:
+    """The node agent (see module doc). All methods run in the daemon's event loop."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        net = ipaddress.IPv4Network(config.pod_cidr, strict=False)
+        self._net = net
+        self._gateway = str(net[GATEWAY_OFFSET])
+        self._dns_ip = str(net[DNS_OFFSET])
+        self.prefix = nsx.prefix_of(config.sandbox_id)
+        self.node_ns = f"{self.prefix}node"
+        self.dns_ns = f"{self.prefix}dns"
+        self.ext_ns = f"{self.prefix}ext"
+        self.table = f"nph{config.sandbox_id}"
+        self.dir = config.state_dir / "node"
+        self._state: nsx.NodeState | None = None
+        self._pods: dict[tuple[str, str], _Pod] = {}
+        self._next_index = 0
+        self._dns: DnsServer | None = None
+        self._ext_proc: asyncio.subprocess.Process | None = None
+        self._sem = asyncio.Semaphore(16)
+        self._ruleset = ""
+        self._pending: tuple[list[Any], list[Any], list[Any], list[Any]] | None = None
+        self._requested = 0
+        self._applied = 0
+        self._sync_error: tuple[int, BaseException] | None = None
+        self._syncer: asyncio.Task[None] | None = None
+        self._cond = asyncio.Condition()
+        self._resolv: dict[str, Path] = {}
+        self._mntns: dict[str, Path] = {}
+        self._mnt_lock = asyncio.Lock()
+        self._stopped = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def dns_pod_ip(self) -> str:
+        return self._dns_ip
+
+    def gateway_ip(self) -> str:
+        return self._gateway
+
+    @property
+    def state(self) -> nsx.NodeState:
+        if self._state is None:
+            raise RuntimeError("Node.start() has not been called")
+        return self._state
+
+    async def start(self) -> None:
+        """Node netns, bridge, nft table, DNS pod, external hosts."""
+        await asyncio.to_thread(nsx.cleanup, self.config.state_dir, self.config.sandbox_id)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.dir / "pods", ignore_errors=True)
+        self._write_bin_dirs()
+        self._state = nsx.NodeState.create(self.config.state_dir, self.config.sandbox_id)
+        for name in (self.node_ns, self.dns_ns, self.ext_ns):
+            self.state.add_netns(name)
+        await nsx.ip_batch(f"netns add {n}" for n in (self.node_ns, self.dns_ns, self.ext_ns))
+        await nsx.write_sysctls(
+            self.node_ns,
+            {
+                "ipv6/conf/all/disable_ipv6": "1",
+                "ipv6/conf/default/disable_ipv6": "1",
+                "ipv4/ip_forward": "1",
+            },
+        )
+        with contextlib.suppress(FileNotFoundError):
+            await nsx.write_sysctls(self.node_ns, {"bridge/bridge-nf-call-iptables": "1"})
+        plen = self._net.prefixlen
+        node_cmds = [
+            "link set lo up",
+            f"link add {BRIDGE} type bridge",
+            f"link set {BRIDGE} up",
+            f"addr add {self._gateway}/{plen} dev {BRIDGE}",
+            f"link add vdns type veth peer name eth0 netns {self.dns_ns}",
+            f"link set vdns master {BRIDGE} up",
+            f"link add vext type veth peer name eth0 netns {self.ext_ns}",
+            "link set vext up",
+        ]
+        node_cmds += [f"route add {addr}/32 dev vext" for addr, _ in self.config.external_hosts]
+        await nsx.ip_batch(node_cmds, self.node_ns)
+        await nsx.ip_batch(self._pod_net_cmds(self._dns_ip), self.dns_ns)
+        ext_cmds = ["link set lo up", "link set eth0 addrgenmode none"]
+        ext_cmds += [f"addr add {addr}/32 dev eth0" for addr, _ in self.config.external_hosts]
+        ext_cmds += ["link set eth0 up", f"route add default via {self._gateway} dev eth0 onlink"]
+        await nsx.ip_batch(ext_cmds, self.ext_ns)
+        for name in (self.dns_ns, self.ext_ns):
+            await nsx.write_sysctls(name, {"ipv6/conf/all/disable_ipv6": "1"})
+        self._ruleset = enforce.compile_ruleset([], [], [], self.table, enforce=self.config.enforce)
+        await enforce.apply(self.node_ns, self._ruleset)
+        self._dns = DnsServer(self.dir / "dns", self.dns_ns, self._dns_ip)
+        self.state.add_pid(await self._dns.start())
+        if self.config.external_hosts:
+            await self._start_externals()
+        await self._wait_infra_ready()
+
+    async def _wait_infra_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dns_ok = self._dns is not None and await self._dns.ready()
+            ext_ok = self._ext_proc is None or self._ext_ports() <= nsx.tcp_listening_ports(
+                self._ext_proc.pid
+            )
+            if dns_ok and ext_ok:
+                return
+            await asyncio.sleep(0.02)
+        raise RuntimeError(f"sandbox DNS or external hosts did not start; see {self.dir}")
+
+    def _ext_ports(self) -> set[int]:
+        return {p for _, ports in self.config.external_hosts for p in ports}
+
+    async def _start_externals(self) -> None:
+        d = self.dir / "ext"
+        (d / "tmp").mkdir(parents=True, exist_ok=True)
+        servers = "".join(
+            f"  server {{ listen {addr}:{port}; "
+            f'location / {{ return 200 "ok {addr} $server_port\\n"; }} }}\n'
+            for addr, ports in self.config.external_hosts
+            for port in ports
+        )
+        (d / "nginx.conf").write_text(_nginx_conf(d, servers))
+        self._ext_proc = await asyncio.create_subprocess_exec(
+            nsx.IP,
+            "netns",
+            "exec",
+            self.ext_ns,
+            NGINX,
+            "-p",
+            f"{d}/",
+            "-e",
+            str(d / "error.log"),
+            "-c",
+            str(d / "nginx.conf"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.state.add_pid(self._ext_proc.pid)
+
+    def _write_bin_dirs(self) -> None:
+        for kind in ("curl", "busybox", "nginx"):
+            d = self.dir / "bin" / kind
+            if d.exists():
+                shutil.rmtree(d)
+            d.mkdir(parents=True)
+            for applet in APPLETS:
+                (d / applet).symlink_to(BUSYBOX)
+            (d / "nc").symlink_to(NC or BUSYBOX)
+            if kind == "curl":
+                (d / "curl").symlink_to(CURL)
+            if kind == "nginx":
+                wrapper = d / "nginx"
+                wrapper.write_text(NGINX_WRAPPER)
+                wrapper.chmod(0o755)
+
+    async def stop(self) -> None:
+        """Kill every process, delete every namespace (and with them links and the table)."""
+        self._stopped = True
+        if self._syncer is not None and not self._syncer.done():
+            self._syncer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._syncer
+        procs: list[asyncio.subprocess.Process] = []
+        for pod in self._pods.values():
+            for t in pod.udp:
+                t.close()
+            procs += [c.proc for c in pod.containers.values() if c.proc is not None]
+        if self._ext_proc is not None:
+            procs.append(self._ext_proc)
+        pids = {p.pid: None for p in procs if p.returncode is None}
+        if self._dns is not None:
+            await self._dns.stop()
+        if pids:
+            await asyncio.to_thread(nsx.kill_processes, dict(pids))
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                await p.wait()
+        self._pods.clear()
+        self._mntns.clear()
+        self._ext_proc = None
+        await asyncio.to_thread(nsx.cleanup, self.config.state_dir, self.config.sandbox_id)
+
+    @staticmethod
+    def cleanup_state(state_dir: Path) -> list[str]:
+        """Remove leftovers of a crashed node (processes, namespaces); returns what it removed."""
+        return nsx.cleanup(state_dir)
+
+    # ------------------------------------------------------------ pods
+
+    def _pod_net_cmds(self, ip: str) -> list[str]:
+        return [
+            "link set lo up",
+            "link set eth0 addrgenmode none",
+            f"addr add {ip}/{self._net.prefixlen} dev eth0",
+            "link set eth0 up",
+            f"route add default via {self._gateway}",
+        ]
+
+    def _address(self, index: int) -> str:
+        offset = POD_OFFSET + index
+        if offset >= self._net.num_addresses - 1:
+            raise RuntimeError(f"pod CIDR {self._net} is full")
+        return str(self._net[offset])
+
+    @staticmethod
+    def _is_dns_pod(pod: Mapping[str, Any]) -> bool:
+        meta = _meta(pod)
+        labels = meta.get("labels") or {}
+        return meta.get("namespace") == "kube-system" and labels.get("k8s-app") == "kube-dns"
+
+    async def run_pod(self, pod: dict[str, Any]) -> str:
+        """Network namespace + veth + IP for the Pod, containers started. Returns the pod IP."""
+        if self._stopped:
+            raise RuntimeError("the node is stopped")
+        meta = _meta(pod)
+        ns, name = str(meta.get("namespace", "default")), str(meta.get("name", ""))
+        key = (ns, name)
+        if key in self._pods:
+            return self._pods[key].ip
+        if self._is_dns_pod(pod):
+            self._pods[key] = _Pod(ns, name, self.dns_ns, self._dns_ip, None)
+            return self._dns_ip
+        spec = pod.get("spec") or {}
+        containers: list[tuple[Mapping[str, Any], Image]] = []
+        for c in spec.get("containers") or []:
+            containers.append(
+                (c, resolve(str(c.get("image") or "")))
+            )  # ImagePullError before anything is made
+        index = self._next_index
+        self._next_index += 1
+        ip = self._address(index)
+        rec = _Pod(ns, name, f"{self.prefix}p{index}", ip, f"vp{index}")
+        rec.directory = self.dir / "pods" / f"p{index}"
+        self._pods[key] = rec
+        self.state.add_netns(rec.netns)
+        try:
+            async with self._sem:
+                await self._make_pod_net(rec)
+                for c, image in containers:
+                    await self._start_container(rec, c, image)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.delete_pod(ns, name)
+            raise
+        return ip
+
+    async def _make_pod_net(self, rec: _Pod) -> None:
+        await nsx.ip_batch([f"netns add {rec.netns}"])
+        await nsx.ip_batch(
+            [
+                f"link add {rec.veth} master {BRIDGE} up type veth"
+                f" peer name eth0 netns {rec.netns}",
+                f"link set {rec.veth} type bridge_slave hairpin on",
+            ],
+            self.node_ns,
+        )
+        await nsx.write_sysctls(
+            rec.netns,
+            {"ipv6/conf/default/disable_ipv6": "1", "ipv6/conf/eth0/disable_ipv6": "1"},
+        )
+        await nsx.ip_batch(self._pod_net_cmds(rec.ip), rec.netns)
+
+    async def _start_container(self, rec: _Pod, c: Mapping[str, Any], image: Image) -> None:
+        cname = str(c.get("name") or f"c{len(rec.containers)}")
+        tcp: list[int] = []
+        udp: list[int] = []
+        for p in c.get("ports") or []:
+            number = p.get("containerPort")
+            if isinstance(number, int):
+                (udp if (p.get("protocol") or "TCP") == "UDP" else tcp).append(number)
+        cont = _Container(cname, image, tuple(tcp))
+        rec.containers[cname] = cont
+        if image.kind != "nginx":
+            return  # curl/busybox: tracked as running; exec runs in the pod namespace
+        assert rec.directory is not None
+        priv = rec.directory / cname
+        priv.mkdir(parents=True, exist_ok=True)
+        command = [str(a) for a in c.get("command") or []]
+        args = [str(a) for a in c.get("args") or []]
+        if command:
+            argv = [*command, *args]
+        else:
+            ports = tcp or ([image.default_port] if image.default_port else [80])
+            cont.tcp_ports = tuple(ports)
+            servers = (
+                "  server { "
+                + " ".join(f"listen {p};" for p in ports)
+                + ' location / { return 200 "ok $server_port\\n"; } }\n'
+            )
+            (priv / "default.conf").write_text(_nginx_conf(Path("/var/lib/nginx"), servers))
+            argv = ["nginx"]
+        logfile = priv / "container.log"
+        with open(logfile, "ab") as out:
+            proc = await asyncio.create_subprocess_exec(
+                nsx.IP,
+                "netns",
+                "exec",
+                rec.netns,
+                "/bin/sh",
+                "-c",
+                START_SCRIPT,
+                "sh",
+                str(priv),
+                str(self._resolv_for(rec.namespace)),
+                str(self.dir / "bin" / "nginx"),
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                env=self._env(rec.name, "/var/lib/nginx/bin"),
+            )
+        cont.proc = proc
+        cont.started = time.monotonic()
+        self.state.add_pid(proc.pid)
+        loop = asyncio.get_running_loop()
+        for port in udp:
+            sock = await nsx.udp_socket(rec.netns, port)
+            transport, _ = await loop.create_datagram_endpoint(
+                functools.partial(_UdpAnswer, port), sock=sock
+            )
+            rec.udp.append(transport)
+
+    async def container_ready(self, pod: dict[str, Any]) -> bool:
+        """True when every container runs and nginx listens on its declared TCP ports."""
+        meta = _meta(pod)
+        rec = self._pods.get((str(meta.get("namespace", "default")), str(meta.get("name", ""))))
+        if rec is None:
+            return False
+        if rec.netns == self.dns_ns:
+            return self._dns is not None and await self._dns.ready()
+        for cont in rec.containers.values():
+            proc = cont.proc
+            if proc is None:
+                continue
+            if proc.returncode is not None or nsx.start_time(proc.pid) is None:
+                return False
+            listening = nsx.tcp_listening_ports(proc.pid)
+            if set(cont.tcp_ports) <= listening and (cont.tcp_ports or listening):
+                continue
+            if listening and time.monotonic() - cont.started > READY_GRACE:
+                continue  # a command that listens elsewhere than it declared
+            return False
+        return True
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        """Kill the pod's processes, then delete its veth and namespace."""
+        rec = self._pods.pop((namespace, name), None)
+        if rec is None or rec.netns == self.dns_ns:
+            return
+        for t in rec.udp:
+            t.close()
+        procs = [c.proc for c in rec.containers.values() if c.proc is not None]
+        pids: dict[int, int | None] = {p.pid: None for p in procs if p.returncode is None}
+        for pid in nsx.pids_in_netns([rec.netns]):
+            pids.setdefault(pid, nsx.start_time(pid))
+        if pids:
+            await asyncio.to_thread(nsx.kill_processes, pids)
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                await p.wait()
+            self.state.drop_pid(p.pid)
+        if rec.veth is not None:
+            await nsx.ip_batch([f"link del {rec.veth}"], self.node_ns, force=True)
+        await nsx.ip_batch([f"netns del {rec.netns}"], force=True)
+        self.state.drop_netns(rec.netns)
+        if rec.directory is not None:
+            shutil.rmtree(rec.directory, ignore_errors=True)
+
+    # ------------------------------------------------------------ exec
+
+    async def _mount_ns_for(self, namespace: str) -> Path:
+        """A persistent mount ns per Kubernetes namespace with its resolv.conf bound in.
+
+        Joining it (nsenter --mount) is cheap; `ip netns exec` copies the whole host
+        mount table (one nsfs mount per pod) on every call.
+        """
+        path = self._mntns.get(namespace)
+        if path is None:
+            async with self._mnt_lock:
+                path = self._mntns.get(namespace)
+                if path is None:
+                    mnt = self.dir / "mnt"
+                    if not self._mntns:
+                        await nsx.make_private_dir_mount(mnt)
+                    path = mnt / namespace
+                    resolv = self._resolv_for(namespace)
+                    await nsx.make_mount_ns(path, {"/etc/resolv.conf": resolv})
+                    self._mntns[namespace] = path
+        return path
+
+    def _env(self, hostname: str, path: str) -> dict[str, str]:
+        return {"PATH": path, "HOME": "/root", "HOSTNAME": hostname, "LANG": "C.UTF-8"}
+
+    def _resolv_for(self, namespace: str) -> Path:
+        path = self._resolv.get(namespace)
+        if path is None:
+            path = self.dir / "resolv" / f"{namespace}.conf"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(resolv_conf(namespace, self._dns_ip))
+            self._resolv[namespace] = path
+        return path
+
+    async def exec(
+        self, namespace: str, name: str, container: str | None, argv: list[str]
+    ) -> asyncio.subprocess.Process:
+        """Run argv in the pod's namespace with its resolv.conf and its image's PATH."""
+        rec = self._pods.get((namespace, name))
+        if rec is None:
+            raise PodNotFound(f"pod {namespace}/{name} is not running on the sandbox node")
+        if rec.netns == self.dns_ns:
+            kind = "busybox"
+        else:
+            if container is None:
+                cont = next(iter(rec.containers.values()), None)
+            else:
+                cont = rec.containers.get(container)
+            if cont is None:
+                raise PodNotFound(f"container {container} is not valid for pod {name}")
+            kind = cont.image.kind
+        bindir = str(self.dir / "bin" / kind)
+        mntns = await self._mount_ns_for(namespace)
+        return await asyncio.create_subprocess_exec(
+            nsx.NSENTER,
+            f"--net={nsx.netns_path(rec.netns)}",
+            f"--mount={mntns}",
+            "/bin/sh",
+            "-c",
+            EXEC_SCRIPT,
+            "sh",
+            bindir,
+            *argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self._env(name, bindir),
+        )
+
+    # ------------------------------------------------------------ network
+
+    def pod_ip(self, namespace: str, name: str) -> str | None:
+        rec = self._pods.get((namespace, name))
+        return rec.ip if rec else None
+
+    async def sync_network(
+        self,
+        namespaces: list[dict[str, Any]],
+        pods: list[dict[str, Any]],
+        services: list[dict[str, Any]],
+        policies: list[dict[str, Any]],
+    ) -> None:
+        """Program policies, Services and DNS for these objects (calls are coalesced)."""
+        self._pending = (list(namespaces), list(pods), list(services), list(policies))
+        self._requested += 1
+        target = self._requested
+        if self._syncer is None or self._syncer.done():
+            self._syncer = asyncio.create_task(self._sync_loop())
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._applied >= target)
+        if self._sync_error is not None and self._sync_error[0] >= target:
+            raise self._sync_error[1]
+
+    async def _sync_loop(self) -> None:
+        while self._pending is not None:
+            args, self._pending = self._pending, None
+            generation = self._requested
+            try:
+                await self._apply(*args)
+            except Exception as exc:
+                log.exception("sync_network failed")
+                self._sync_error = (generation, exc)
+            async with self._cond:
+                self._applied = generation
+                self._cond.notify_all()
+
+    def _with_ips(self, pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Pods as stored, with the IP the node gave them (the store may not have it yet)."""
+        out: list[Mapping[str, Any]] = []
+        seen_dns = False
+        for pod in pods:
+            meta = _meta(pod)
+            rec = self._pods.get((str(meta.get("namespace", "default")), str(meta.get("name"))))
+            status = pod.get("status") or {}
+            if rec is not None and status.get("podIP") != rec.ip:
+                pod = {**pod, "status": {**status, "podIP": rec.ip}}
+            if (pod.get("status") or {}).get("podIP") == self._dns_ip:
+                seen_dns = True
+            out.append(pod)
+        if not seen_dns:
+            ns, name = DNS_POD
+            out.append(
+                {
+                    "metadata": {"namespace": ns, "name": name, "labels": {"k8s-app": "kube-dns"}},
+                    "spec": {"containers": []},
+                    "status": {"podIP": self._dns_ip},
+                }
+            )
+        return out
+
+    async def _apply(
+        self,
+        namespaces: list[Any],
+        pods: list[Any],
+        services: list[Any],
+        policies: list[Any],
+    ) -> None:
+        full = self._with_ips(pods)
+        ruleset = enforce.compile_ruleset(
+            namespaces,
+            full,
+            policies,
+            self.table,
+            services=services,
+            enforce=self.config.enforce,
+        )
+        if ruleset != self._ruleset:
+            flush = enforce.filter_part(ruleset) != enforce.filter_part(self._ruleset)
+            (self.dir / "ruleset.nft").write_text(ruleset)
+            await enforce.apply(self.node_ns, ruleset, flush_conntrack=flush)
+            self._ruleset = ruleset
+        if self._dns is not None:
+            self._dns.update(build_hosts(services, full))
+
+
+def _nginx_conf(prefix: Path, servers: str) -> str:
+    """A self-contained nginx config (foreground; every path under ``prefix``)."""
+    tmp = prefix / "tmp"
+    return (
+        "daemon off;\nworker_processes 1;\n"
+        f"pid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n  access_log off;\n"
+        f"  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};\n"
+        f"  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};\n"
+        f"{servers}}}\n"
+    )
