@@ -1,0 +1,179 @@
+"""Fixtures for the sandbox API tests: an in-process API server (FakeNode, no netns) running
+in its own thread and event loop, and a kubeconfig for it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from harness.sandbox.api import Server
+from harness.sandbox.api import make_app
+from harness.sandbox.auth import Authenticator
+from harness.sandbox.daemon import build_server
+from harness.sandbox.faults import Faults
+from harness.sandbox.kubeconfig import write as write_kubeconfig
+from tests.sandbox.fakenode import FakeNode
+
+TOKEN = "test-admin-token"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubernetes' Configuration reads HTTP(S)_PROXY; loopback must never go through one."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@dataclass
+class Api:
+    url: str
+    kubeconfig: Path
+    server: Server
+    node: FakeNode
+    loop: asyncio.AbstractEventLoop
+    clients: list[Any] = field(default_factory=list)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` inside the server's loop (for looking at the store) and return its result."""
+
+        async def wrapper() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(10)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """A raw HTTP call (no proxy): (status, decoded JSON or text, headers)."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={
+                "Content-Type": content_type,
+                "Authorization": f"Bearer {TOKEN}",
+                **(headers or {}),
+            },
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=30) as response:
+                status, raw, got = response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            status, raw, got = error.code, error.read(), dict(error.headers)
+        try:
+            return status, json.loads(raw), got
+        except ValueError:
+            return status, raw.decode(errors="replace"), got
+
+    def settle(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.cluster.settle(), self.loop).result(30)
+
+    def core(self) -> Any:
+        """A fresh CoreV1Api (one ApiClient per caller: stream() is not thread-safe)."""
+        from kubernetes import client
+        from kubernetes import config
+
+        api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        self.clients.append(api_client)
+        return client.CoreV1Api(api_client)
+
+    def networking(self) -> Any:
+        from kubernetes import client
+        from kubernetes import config
+
+        api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        self.clients.append(api_client)
+        return client.NetworkingV1Api(api_client)
+
+
+def start_api(tmp_path: Path, faults: Faults, rbac: Path | None = None) -> Iterator[Api]:
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+    node = FakeNode(pod_cidr="10.199.0.0/16")
+    auth = Authenticator.admin_only(TOKEN)
+    if rbac is not None:
+        auth = auth.with_file(rbac)
+
+    async def setup() -> None:
+        server = build_server(node, faults, auth, "10.199.0.1", "10.96.199.0/24")
+        server.cluster.start()
+        await server.cluster.bootstrap()
+        runner = web.AppRunner(make_app(server), handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        holder.update(server=server, runner=runner, port=runner.addresses[0][1])
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(setup())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    url = f"http://127.0.0.1:{holder['port']}"
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url, TOKEN)
+    api = Api(url, kubeconfig, holder["server"], node, loop)
+    try:
+        yield api
+    finally:
+        for api_client in api.clients:
+            api_client.close()
+
+        async def teardown() -> None:
+            await holder["runner"].cleanup()
+            await holder["server"].cluster.close()
+
+        asyncio.run_coroutine_threadsafe(teardown(), loop).result(15)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+FAST = Faults(pod_start_delay=0.02, policy_delay=0.01)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    yield from start_api(tmp_path, FAST)
+
+
+@pytest.fixture
+def kubectl_env(api: Api) -> dict[str, str]:
+    env = dict(os.environ)
+    env["KUBECONFIG"] = str(api.kubeconfig)
+    env["HOME"] = str(api.kubeconfig.parent)  # kubectl's discovery cache stays in tmp
+    return env
