@@ -1,0 +1,517 @@
+"""Structural validation of Kubernetes objects, the way the API server rejects them.
+
+NetworkPolicy (networking.k8s.io/v1) is checked fully against the API
+reference; every other kind gets the generic object checks (apiVersion, kind,
+metadata.name, namespace, labels, annotations). Unknown fields are errors, as
+with ``kubectl apply`` (strict field validation).
+
+Input values come from :mod:`harness.yamlload`, so every error names a line.
+The name/label helpers here are also used by the scenario validation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from harness.errors import ScenarioError
+from harness.yamlload import YList
+from harness.yamlload import YMap
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_PORT_NAME = re.compile(r"^[-a-z0-9]+$")
+
+#: Kinds that live outside namespaces (their metadata.namespace is not mapped).
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "PriorityClass",
+        "StorageClass",
+        "PersistentVolume",
+        "Node",
+        "GlobalNetworkPolicy",
+        "GlobalNetworkSet",
+        "AdminNetworkPolicy",
+        "BaselineAdminNetworkPolicy",
+        "ClusterNetworkPolicy",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    }
+)
+
+_OBJECT_META = (
+    "name",
+    "generateName",
+    "namespace",
+    "labels",
+    "annotations",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "selfLink",
+)
+_PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest of ``choices`` to ``word`` (difflib), or None."""
+    options = [c for c in choices if isinstance(c, str)]
+    found = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, choices: Iterable[str], what: str = "one of") -> str:
+    choices = list(choices)
+    best = closest(word, choices)
+    listed = ", ".join(repr(c) for c in choices)
+    if best is not None:
+        return f"did you mean {best!r}? ({what}: {listed})"
+    return f"use {what}: {listed}" if choices else ""
+
+
+def dns1123_label_problem(name: str, max_len: int = 63) -> str:
+    """Why ``name`` is not a DNS-1123 label of at most ``max_len`` chars ('' when it is)."""
+    if not name:
+        return "must not be empty"
+    if len(name) > max_len:
+        return f"must be at most {max_len} characters (it has {len(name)})"
+    if not _DNS1123_LABEL.match(name):
+        return (
+            "must be a DNS-1123 label: lower case letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return ""
+
+
+def dns1035_label_problem(name: str, max_len: int = 63) -> str:
+    problem = dns1123_label_problem(name, max_len)
+    if problem:
+        return problem
+    if not _DNS1035_LABEL.match(name):
+        return "must start with a lower case letter (it names a Service: a DNS-1035 label)"
+    return ""
+
+
+def dns1123_subdomain_problem(name: str) -> str:
+    if not name:
+        return "must not be empty"
+    if len(name) > 253:
+        return f"must be at most 253 characters (it has {len(name)})"
+    if not _DNS1123_SUBDOMAIN.match(name):
+        return (
+            "must be a DNS-1123 subdomain: lower case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return ""
+
+
+def label_key_problem(key: Any) -> str:
+    """Why ``key`` is not a valid label key (a qualified name), '' when it is."""
+    if not isinstance(key, str):
+        return f"label key {key!r} must be a string"
+    prefix, slash, name = key.rpartition("/")
+    if slash:
+        if not prefix:
+            return f"label key {key!r} has an empty prefix before '/'"
+        problem = dns1123_subdomain_problem(prefix)
+        if problem:
+            return f"label key prefix {prefix!r} {problem}"
+    if not name:
+        return f"label key {key!r} has an empty name"
+    if len(name) > 63:
+        return f"label key {key!r}: the name part must be at most 63 characters"
+    if not _LABEL_NAME.match(name):
+        return (
+            f"label key {key!r}: the name part must be letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return ""
+
+
+def label_value_problem(value: Any) -> str:
+    if not isinstance(value, str):
+        return f"label value {value!r} must be a string"
+    if len(value) > 63:
+        return f"label value {value[:20]!r}... must be at most 63 characters (it has {len(value)})"
+    if value and not _LABEL_NAME.match(value):
+        return (
+            f"label value {value!r} must be letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit (or empty)"
+        )
+    return ""
+
+
+def port_name_problem(name: str) -> str:
+    """Why ``name`` is not an IANA_SVC_NAME (a named port), '' when it is."""
+    if not name:
+        return "must not be empty"
+    if len(name) > 15:
+        return f"must be at most 15 characters (it has {len(name)})"
+    if not _PORT_NAME.match(name):
+        return "must be lower case letters, digits and '-'"
+    if not re.search(r"[a-z]", name):
+        return "must contain at least one letter"
+    if "--" in name or name.startswith("-") or name.endswith("-"):
+        return "must not start or end with '-' or contain '--'"
+    return ""
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------- the validator
+
+
+class _Checker:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, line: int, message: str, fix: str = "") -> ScenarioError:
+        return ScenarioError(self.path, line, message, fix)
+
+    def mapping(self, value: Any, line: int, what: str) -> YMap:
+        if not isinstance(value, YMap):
+            raise self.fail(line, f"{what} must be a mapping, got {type_name(value)}")
+        return value
+
+    def listing(self, value: Any, line: int, what: str) -> YList:
+        if not isinstance(value, YList):
+            raise self.fail(line, f"{what} must be a list, got {type_name(value)}")
+        return value
+
+    def keys(self, obj: YMap, known: Iterable[str], what: str) -> None:
+        known = list(known)
+        for key in obj:
+            if key not in known:
+                raise self.fail(
+                    obj.key_line(key),
+                    f"unknown field {key!r} in {what}",
+                    did_you_mean(str(key), known, "known fields"),
+                )
+
+    def string(self, obj: YMap, key: str, what: str, *, required: bool = False) -> str | None:
+        if key not in obj or obj[key] is None:
+            if required:
+                raise self.fail(obj.line, f"{what} is missing {key!r}", f"add {key}: ...")
+            return None
+        value = obj[key]
+        if not isinstance(value, str):
+            raise self.fail(
+                obj.value_line(key), f"{what}.{key} must be a string, got {type_name(value)}"
+            )
+        return value
+
+    # -- generic object
+
+    def object(self, doc: Any, line: int) -> None:
+        doc = self.mapping(doc, line, "a Kubernetes object")
+        for key in ("apiVersion", "kind"):
+            value = self.string(doc, key, "the object", required=True)
+            if not value:
+                raise self.fail(doc.value_line(key), f"{key} must not be empty")
+        meta = doc.get("metadata")
+        if meta is None:
+            raise self.fail(
+                doc.line, "the object is missing 'metadata'", "add metadata: {name: ...}"
+            )
+        meta = self.mapping(meta, doc.value_line("metadata"), "metadata")
+        self.keys(meta, _OBJECT_META, "metadata")
+        kind = str(doc["kind"])
+        name = self.string(meta, "name", "metadata", required=True)
+        assert name is not None
+        if kind == "Namespace":
+            problem = dns1123_label_problem(name)
+        elif kind == "Service":
+            problem = dns1035_label_problem(name)
+        else:
+            problem = dns1123_subdomain_problem(name)
+        if problem:
+            raise self.fail(meta.value_line("name"), f"{kind} name {name!r} {problem}")
+        namespace = self.string(meta, "namespace", "metadata")
+        if namespace is not None:
+            problem = dns1123_label_problem(namespace)
+            if problem:
+                raise self.fail(meta.value_line("namespace"), f"namespace {namespace!r} {problem}")
+        if meta.get("labels") is not None:
+            self.label_map(meta["labels"], meta.value_line("labels"), "metadata.labels")
+        if meta.get("annotations") is not None:
+            annotations = self.mapping(
+                meta["annotations"], meta.value_line("annotations"), "metadata.annotations"
+            )
+            for key, value in annotations.items():
+                problem = label_key_problem(key)
+                if problem:
+                    raise self.fail(
+                        annotations.key_line(key), problem.replace("label", "annotation")
+                    )
+                if not isinstance(value, str):
+                    raise self.fail(
+                        annotations.value_line(key),
+                        f"annotation {key!r} must be a string, got {type_name(value)}",
+                        "quote the value",
+                    )
+        api_version = str(doc["apiVersion"])
+        if kind == "NetworkPolicy" and api_version.startswith(
+            ("networking.k8s.io/", "extensions/")
+        ):
+            if api_version != "networking.k8s.io/v1":
+                raise self.fail(
+                    doc.value_line("apiVersion"),
+                    f"NetworkPolicy {api_version} is not served by current clusters",
+                    "use apiVersion: networking.k8s.io/v1",
+                )
+            self.network_policy(doc)
+
+    def label_map(self, value: Any, line: int, what: str) -> YMap:
+        labels = self.mapping(value, line, what)
+        for key, val in labels.items():
+            problem = label_key_problem(key)
+            if problem:
+                raise self.fail(labels.key_line(key), f"{what}: {problem}")
+            problem = label_value_problem(val)
+            if problem:
+                fix = "quote it" if not isinstance(val, str) and val is not None else ""
+                raise self.fail(labels.value_line(key), f"{what}: {problem}", fix)
+        return labels
+
+    # -- NetworkPolicy
+
+    def network_policy(self, doc: YMap) -> None:
+        self.keys(doc, ("apiVersion", "kind", "metadata", "spec", "status"), "NetworkPolicy")
+        if doc.get("spec") is None:
+            return  # an empty spec selects every pod and isolates ingress
+        spec = self.mapping(doc["spec"], doc.value_line("spec"), "spec")
+        self.keys(spec, ("podSelector", "policyTypes", "ingress", "egress"), "spec")
+        if spec.get("podSelector") is not None:
+            self.selector(spec["podSelector"], spec.value_line("podSelector"), "spec.podSelector")
+        if spec.get("policyTypes") is not None:
+            types = self.listing(spec["policyTypes"], spec.value_line("policyTypes"), "policyTypes")
+            for i, value in enumerate(types):
+                if value not in ("Ingress", "Egress"):
+                    raise self.fail(
+                        types.item_line(i),
+                        f"policyTypes value {value!r} is not supported",
+                        did_you_mean(str(value), ["Ingress", "Egress"], "supported values"),
+                    )
+            if len(types) > 2:
+                raise self.fail(types.line, "policyTypes may not have more than two values")
+        for direction, peers in (("ingress", "from"), ("egress", "to")):
+            if spec.get(direction) is None:
+                continue
+            rules = self.listing(spec[direction], spec.value_line(direction), f"spec.{direction}")
+            for i, rule in enumerate(rules):
+                what = f"spec.{direction}[{i}]"
+                rule = self.mapping(rule, rules.item_line(i), what)
+                self.keys(rule, ("ports", peers), what)
+                if rule.get("ports") is not None:
+                    ports = self.listing(rule["ports"], rule.value_line("ports"), f"{what}.ports")
+                    for j, port in enumerate(ports):
+                        self.policy_port(port, ports.item_line(j), f"{what}.ports[{j}]")
+                if rule.get(peers) is not None:
+                    items = self.listing(rule[peers], rule.value_line(peers), f"{what}.{peers}")
+                    for j, peer in enumerate(items):
+                        self.peer(peer, items.item_line(j), f"{what}.{peers}[{j}]")
+
+    def policy_port(self, value: Any, line: int, what: str) -> None:
+        port = self.mapping(value, line, what)
+        self.keys(port, ("protocol", "port", "endPort"), what)
+        protocol = port.get("protocol")
+        if protocol is not None and protocol not in _PROTOCOLS:
+            raise self.fail(
+                port.value_line("protocol"),
+                f"{what}.protocol {protocol!r} is not supported",
+                did_you_mean(str(protocol).upper(), _PROTOCOLS, "supported values"),
+            )
+        number = port.get("port")
+        if number is not None:
+            if is_int(number):
+                if not 1 <= number <= 65535:
+                    raise self.fail(
+                        port.value_line("port"),
+                        f"{what}.port {number} is out of range",
+                        "use a port between 1 and 65535",
+                    )
+            elif isinstance(number, str):
+                problem = port_name_problem(number)
+                if problem:
+                    fix = "write the number without quotes" if number.isdigit() else ""
+                    raise self.fail(
+                        port.value_line("port"),
+                        f"{what}.port {number!r} is not a valid port name: {problem}",
+                        fix,
+                    )
+            else:
+                raise self.fail(
+                    port.value_line("port"),
+                    f"{what}.port must be a number or a port name, got {type_name(number)}",
+                )
+        end = port.get("endPort")
+        if end is not None:
+            line = port.value_line("endPort")
+            if not is_int(end):
+                raise self.fail(line, f"{what}.endPort must be a number, got {type_name(end)}")
+            if number is None:
+                raise self.fail(line, f"{what}.endPort needs a port", "add port: <first port>")
+            if not is_int(number):
+                raise self.fail(
+                    line, f"{what}.endPort needs a numeric port, not the named port {number!r}"
+                )
+            if not 1 <= end <= 65535:
+                raise self.fail(line, f"{what}.endPort {end} is out of range", "use 1-65535")
+            if end < number:
+                raise self.fail(
+                    line,
+                    f"{what}.endPort {end} is smaller than port {number}",
+                    "endPort must be greater than or equal to port",
+                )
+
+    def peer(self, value: Any, line: int, what: str) -> None:
+        peer = self.mapping(value, line, what)
+        self.keys(peer, ("podSelector", "namespaceSelector", "ipBlock"), what)
+        present = [
+            k for k in ("podSelector", "namespaceSelector", "ipBlock") if peer.get(k) is not None
+        ]
+        if not present:
+            raise self.fail(
+                peer.line,
+                f"{what} must specify a peer",
+                "add podSelector, namespaceSelector or ipBlock",
+            )
+        if "ipBlock" in present and len(present) > 1:
+            raise self.fail(
+                peer.line,
+                f"{what} may not combine ipBlock with a selector",
+                "put the ipBlock in its own list item",
+            )
+        for key in ("podSelector", "namespaceSelector"):
+            if key in present:
+                self.selector(peer[key], peer.value_line(key), f"{what}.{key}")
+        if "ipBlock" in present:
+            self.ip_block(peer["ipBlock"], peer.value_line("ipBlock"), f"{what}.ipBlock")
+
+    def ip_block(self, value: Any, line: int, what: str) -> None:
+        block = self.mapping(value, line, what)
+        self.keys(block, ("cidr", "except"), what)
+        cidr_text = self.string(block, "cidr", what, required=True)
+        assert cidr_text is not None
+        cidr = self.cidr(cidr_text, block.value_line("cidr"), f"{what}.cidr")
+        if block.get("except") is None:
+            return
+        excepts = self.listing(block["except"], block.value_line("except"), f"{what}.except")
+        for i, text in enumerate(excepts):
+            line = excepts.item_line(i)
+            if not isinstance(text, str):
+                raise self.fail(line, f"{what}.except[{i}] must be a string CIDR")
+            inner = self.cidr(text, line, f"{what}.except[{i}]")
+            if (
+                inner.version != cidr.version
+                or not inner.subnet_of(cidr)  # type: ignore[arg-type]
+                or inner.prefixlen <= cidr.prefixlen
+            ):
+                raise self.fail(
+                    line,
+                    f"{what}.except[{i}] {text!r} must be a strict subset of cidr {cidr_text!r}",
+                    "use a longer prefix inside the cidr",
+                )
+
+    def cidr(
+        self, text: str, line: int, what: str
+    ) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        if "/" not in text:
+            raise self.fail(
+                line, f"{what} {text!r} is not a CIDR", f"write it as {text}/32 or a range"
+            )
+        try:
+            return ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise self.fail(
+                line, f"{what} {text!r} is not a valid CIDR", "e.g. 10.0.0.0/8"
+            ) from None
+
+    def selector(self, value: Any, line: int, what: str) -> None:
+        sel = self.mapping(value, line, what)
+        self.keys(sel, ("matchLabels", "matchExpressions"), what)
+        if sel.get("matchLabels") is not None:
+            self.label_map(sel["matchLabels"], sel.value_line("matchLabels"), f"{what}.matchLabels")
+        if sel.get("matchExpressions") is None:
+            return
+        exprs = self.listing(
+            sel["matchExpressions"], sel.value_line("matchExpressions"), f"{what}.matchExpressions"
+        )
+        for i, expr in enumerate(exprs):
+            where = f"{what}.matchExpressions[{i}]"
+            expr = self.mapping(expr, exprs.item_line(i), where)
+            self.keys(expr, ("key", "operator", "values"), where)
+            key = self.string(expr, "key", where, required=True)
+            problem = label_key_problem(key)
+            if problem:
+                raise self.fail(expr.value_line("key"), f"{where}: {problem}")
+            operator = self.string(expr, "operator", where, required=True)
+            operators = ("In", "NotIn", "Exists", "DoesNotExist")
+            if operator not in operators:
+                raise self.fail(
+                    expr.value_line("operator"),
+                    f"{where}.operator {operator!r} is not supported",
+                    did_you_mean(str(operator), operators, "supported operators"),
+                )
+            values = expr.get("values")
+            if values is not None:
+                values = self.listing(values, expr.value_line("values"), f"{where}.values")
+                for j, item in enumerate(values):
+                    problem = label_value_problem(item)
+                    if problem:
+                        raise self.fail(values.item_line(j), f"{where}.values: {problem}")
+            if operator in ("In", "NotIn") and not values:
+                raise self.fail(
+                    expr.line, f"{where}: operator {operator} needs values", "add values: [...]"
+                )
+            if operator in ("Exists", "DoesNotExist") and values:
+                raise self.fail(
+                    expr.value_line("values"),
+                    f"{where}: operator {operator} must not have values",
+                    "remove values",
+                )
+
+
+def validate(doc: Any, path: str, line: int) -> None:
+    """Raise ScenarioError(path, line, ...) if the API server would reject ``doc``."""
+    _Checker(path).object(doc, line)

@@ -1,0 +1,287 @@
+"""The pytest plugin, black-box through pytester."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+THREE_TIER = """\
+apiVersion: netpol-harness.dev/v1alpha1
+kind: Scenario
+metadata: {name: three-tier}
+namespaces: [{name: front}, {name: back}]
+workloads:
+  - {name: web, namespace: front, labels: {app: web}, ports: [80]}
+  - {name: api, namespace: back, labels: {app: api}, ports: [8080]}
+  - {name: db, namespace: back, labels: {app: db}, role: server, ports: [5432]}
+expect:
+  default: deny
+  allow:
+    - web -> api:8080
+    - api -> db:5432
+"""
+
+EGRESS = """\
+apiVersion: netpol-harness.dev/v1alpha1
+kind: Scenario
+metadata: {name: egress}
+namespaces: [{name: app}]
+workloads:
+  - {name: pay, namespace: app, labels: {app: pay}}
+externals:
+  - {name: bank, address: 198.51.100.7, port: 443}
+expect:
+  allow: [pay -> dns]
+  deny: [pay -> bank]
+"""
+
+THREE_TIER_IDS = [
+    "scenarios/three-tier.netpol.yaml::api->db:5432/TCP[allow]",
+    "scenarios/three-tier.netpol.yaml::api->web:80/TCP[deny]",
+    "scenarios/three-tier.netpol.yaml::web->api:8080/TCP[allow]",
+    "scenarios/three-tier.netpol.yaml::web->db:5432/TCP[deny]",
+]
+EGRESS_IDS = [
+    "scenarios/egress.netpol.yaml::pay->bank:443/TCP[deny]",
+    "scenarios/egress.netpol.yaml::pay->dns:53/UDP[allow]",
+]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    for var in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "PYTEST_ADDOPTS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(pytester.path))  # no ~/.kube/config
+    (pytester.path / "scenarios").mkdir()
+    (pytester.path / "scenarios" / "three-tier.netpol.yaml").write_text(THREE_TIER)
+    (pytester.path / "scenarios" / "egress.netpol.yaml").write_text(EGRESS)
+    pytester.makeini("[pytest]\n")
+    return pytester
+
+
+def nodeids(lines: list[str]) -> list[str]:
+    return sorted(line for line in lines if "::" in line and not line.startswith(" "))
+
+
+def test_collect_only_lists_every_cell(project: pytest.Pytester) -> None:
+    result = project.runpytest("--collect-only", "-q", "scenarios")
+    assert result.ret == 0
+    assert nodeids(result.outlines) == sorted(EGRESS_IDS + THREE_TIER_IDS)
+
+
+def test_items_report_the_cell_line(project: pytest.Pytester) -> None:
+    items = project.inline_genitems("scenarios/three-tier.netpol.yaml")[0]
+    assert [i.name for i in items] == [i.split("::")[1] for i in THREE_TIER_IDS]  # cell order
+    locations = {item.name: item.location for item in items}
+    # explicit cells point at their entry, default cells at "default: deny" (0-based lines)
+    assert locations["web->api:8080/TCP[allow]"] == (
+        "scenarios/three-tier.netpol.yaml",
+        11,
+        "three-tier::web->api:8080/TCP[allow]",
+    )
+    assert locations["api->web:80/TCP[deny]"][1] == 9
+    marks = {m.args for item in items for m in item.iter_markers("xdist_group")}
+    assert marks == {("three-tier",)}
+
+
+def test_xdist_keeps_node_ids_and_each_scenario_on_one_worker(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess(
+        "-p", "xdist", "-n", "2", "-v", "-p", "no:cacheprovider", "scenarios"
+    )
+    outcome = re.compile(r"^\[(gw\d+)\] .*?(SKIPPED|PASSED|FAILED) (\S+)")
+    seen: dict[str, str] = {}
+    for line in result.outlines:
+        m = outcome.match(line)
+        if m:
+            seen[m.group(3)] = m.group(1)
+    assert sorted(seen) == sorted(EGRESS_IDS + THREE_TIER_IDS), result.stdout.str()
+    for ids in (THREE_TIER_IDS, EGRESS_IDS):
+        assert len({seen[i] for i in ids}) == 1  # one worker per scenario
+    result.assert_outcomes(skipped=6)
+
+
+def test_skip_without_a_cluster_says_how_to_point_at_one(project: pytest.Pytester) -> None:
+    result = project.runpytest("-rs", "scenarios")
+    result.assert_outcomes(skipped=6)
+    out = result.stdout.str()
+    assert "no cluster configured" in out
+    assert "--netpol-kubeconfig PATH" in out
+    assert "make demo" in out
+    assert "scenarios/three-tier.netpol.yaml:" in out  # reported at the cell, not in the plugin
+
+
+def test_bad_scenario_is_one_line_with_file_and_line(project: pytest.Pytester) -> None:
+    bad = THREE_TIER.replace("    - api -> db:5432\n", "    - api -> dbb:5432\n")
+    (project.path / "scenarios" / "bad.netpol.yaml").write_text(bad.replace("three-tier", "bad"))
+    result = project.runpytest("scenarios")
+    assert result.ret != 0
+    out = result.stdout.str()
+    expected = (
+        "scenarios/bad.netpol.yaml:13: target 'dbb' is not a workload, an external or 'dns' "
+        "(fix: did you mean 'db'?"
+    )
+    assert sum(expected in line for line in result.outlines) == 1  # one line, no traceback
+    assert "ERROR scenarios/bad.netpol.yaml" in out  # the summary names the file
+    assert "Traceback" not in out and "harness/" not in out
+    assert "1 error" in out
+
+
+def test_duplicate_scenario_names(project: pytest.Pytester) -> None:
+    (project.path / "scenarios" / "copy.netpol.yaml").write_text(THREE_TIER)
+    result = project.runpytest("--collect-only", "scenarios")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(
+        ["*scenarios/three-tier.netpol.yaml:3: scenario name 'three-tier' is also used by *copy*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "message"),
+    [
+        (
+            ["--netpol-concurrency", "0"],
+            "",
+            "--netpol-concurrency '0' is not a number from 1 to 1024",
+        ),
+        ([], "netpol_concurrency = lots", "netpol_concurrency (ini) 'lots' is not a number"),
+        ([], "netpol_concurrency = 0", "(fix: e.g. netpol_concurrency = 16)"),
+        (["--netpol-connect-timeout", "2m"], "", "'2m' is not a duration from 0.001s to 60s"),
+        (["--netpol-convergence", "soon"], "", "--netpol-convergence 'soon' is not a duration"),
+        (
+            ["--netpol-kubeconfig", "/nonexistent/kc"],
+            "",
+            "--netpol-kubeconfig /nonexistent/kc: no such file",
+        ),
+        (["--netpol-static", "--netpol-in-place"], "", "exclude each other"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    project: pytest.Pytester, args: list[str], ini: str, message: str
+) -> None:
+    project.makeini(f"[pytest]\n{ini}\n")
+    result = project.runpytest(*args, "scenarios")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert message in err and "fix:" in err
+    assert "Traceback" not in err
+
+
+def test_ini_twin_and_override(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nnetpol_static = true\n")
+    assert "netpol: static predictions" in project.runpytest("--co", "scenarios").stdout.str()
+    project.makeini("[pytest]\n")
+    assert "netpol: no cluster configured" in project.runpytest("--co", "scenarios").stdout.str()
+
+
+LIVE_CONFTEST = """
+from harness.model import Outcome, Probe, PodRef, Status, Verdict, ProbeKind
+from harness.plugin import LIVE_KEY
+
+class Fake:
+    def verdict_for(self, scenario, cell):
+        probe = Probe(cell.test_id(scenario.name), cell, ProbeKind.HTTP,
+                      PodRef("ns", cell.source), cell.port, cell.protocol)
+        if cell.key == "api->web:80/TCP":
+            return Verdict(probe, Status.FAIL, Outcome.CONNECTED, tries=3, seconds=2.5,
+                           explanation="no policy selects web",
+                           rerun="kubectl exec -n ns api -- curl ...")
+        if cell.key == "web->db:5432/TCP":
+            return Verdict(probe, Status.ERROR, Outcome.ERROR, tries=1, seconds=0.1,
+                           detail="exec: 500 from API")
+        observed = Outcome.CONNECTED if cell.expect == "allow" else Outcome.DROPPED
+        return Verdict(probe, Status.PASS, observed, tries=1, seconds=0.2)
+
+def pytest_configure(config):
+    config.stash[LIVE_KEY] = Fake()
+"""
+
+
+def test_live_verdicts_become_pass_fail_error(project: pytest.Pytester) -> None:
+    project.makeconftest(LIVE_CONFTEST)
+    kubeconfig = project.path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\n")
+    result = project.runpytest(
+        "--netpol-kubeconfig",
+        str(kubeconfig),
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",  # pytester in-process re-imports harness
+        "scenarios/three-tier.netpol.yaml",
+    )
+    result.assert_outcomes(passed=2, failed=1, errors=1)
+    out = result.stdout.str()
+    assert "api->web:80/TCP: expected deny, observed connected" in out
+    assert "tries: 3 in 2.5s" in out
+    assert "explanation: no policy selects web" in out
+    assert "rerun: pytest 'scenarios/three-tier.netpol.yaml::api->web:80/TCP[deny]'" in out
+    assert "web->db:5432/TCP: no verdict (infrastructure): exec: 500 from API" in out
+    assert "Traceback" not in out and "_pytest" not in out and "harness/" not in out
+
+
+def test_static_mode_uses_the_policy_engine(project: pytest.Pytester) -> None:
+    pytest.importorskip("harness.policy.static")
+    (project.path / "scenarios" / "deny.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: deny-all, namespace: back}\n"
+        "spec: {podSelector: {}, policyTypes: [Ingress]}\n"
+    )
+    text = THREE_TIER.replace("expect:", "manifests: [deny.yaml]\nexpect:")
+    (project.path / "scenarios" / "three-tier.netpol.yaml").write_text(text)
+    result = project.runpytest(
+        "--netpol-static",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+        "scenarios/three-tier.netpol.yaml",
+    )
+    # only back is isolated: web->db (deny) holds; web->api and api->db (allow) fail,
+    # and api->web (deny) fails because nothing isolates front
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(
+        ["*web->api:8080/TCP: expected allow, the policies predict otherwise*"]
+    )
+
+
+def test_help_lists_every_option_and_ini_twin(project: pytest.Pytester) -> None:
+    out = project.runpytest("--help").stdout.str()
+    assert "NetworkPolicy connectivity tests" in out
+    for name in (
+        "kubeconfig",
+        "context",
+        "junit",
+        "report-json",
+        "keep",
+        "static",
+        "in-place",
+        "client-image",
+        "server-image",
+        "concurrency",
+        "connect-timeout",
+        "convergence",
+        "no-preflight",
+    ):
+        assert f"--netpol-{name}" in out
+        assert "netpol_" + name.replace("-", "_") in out
+
+
+OPTIONS_CONFTEST = """
+import json
+from harness.plugin import options_of
+
+def pytest_collection_modifyitems(config, items):
+    o = options_of(config)
+    s = o.settings_for(items[0].scenario)
+    print("OPTS", json.dumps([o.concurrency, o.keep, o.client_image, s.connect_timeout,
+                              s.convergence_budget, o.preflight]))
+"""
+
+
+def test_options_resolve_cli_over_ini_over_default(project: pytest.Pytester) -> None:
+    project.makeconftest(OPTIONS_CONFTEST)
+    project.makeini(
+        "[pytest]\nnetpol_concurrency = 4\nnetpol_keep = true\nnetpol_convergence = 5s\n"
+    )
+    result = project.runpytest(
+        "-s", "--co", "--netpol-concurrency", "8", "--netpol-connect-timeout", "250ms", "scenarios"
+    )
+    line = next(line for line in result.outlines if line.startswith("OPTS"))
+    assert line == 'OPTS [8, true, "curlimages/curl:8.11.1", 0.25, 5.0, true]'
