@@ -1,0 +1,864 @@
+"""Kubernetes API access: the ONLY module that imports ``kubernetes``.
+
+:class:`Cluster` is a small facade taking and returning plain dicts, so the
+rest of the harness never sees kubernetes types.
+
+Connection follows kubectl: an explicit kubeconfig path, else ``KUBECONFIG``
+(a ``:``-separated list), else ``~/.kube/config``, else the in-cluster service
+account. Tokens and kubeconfig contents are never printed; :meth:`Cluster.describe`
+names only the server URL and the context.
+
+Thread safety: ``kubernetes.stream.stream()`` temporarily monkey-patches
+``ApiClient.call_api`` (kubernetes-client/python#928), so every thread gets
+its own ApiClient (``threading.local``).
+
+Errors: every ``ApiException`` becomes a :mod:`harness.errors` type by status
+(404 NotFound, 409 Conflict, 422 Invalid, 403 Forbidden with the admission
+message, 429 and 5xx retryable honouring Retry-After, 0/transport retryable).
+Only safe operations are retried: reads, deletes, and creates (a 409 on a
+retried create counts as success when the existing object carries our run label).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from typing import TypeVar
+from urllib.parse import quote
+
+import tenacity
+import urllib3
+import websocket
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream as k8s_stream
+
+from harness.errors import ClusterError
+from harness.errors import ConfigError
+from harness.errors import Conflict
+from harness.errors import ExecError
+from harness.errors import Forbidden
+from harness.errors import Invalid
+from harness.errors import NotFound
+from harness.errors import PodNotReady
+from harness.model import MANAGED_BY_LABEL
+from harness.model import MANAGED_BY_VALUE
+from harness.model import RUN_LABEL
+
+T = TypeVar("T")
+
+#: Container waiting reasons that will not fix themselves while we wait.
+FATAL_WAITING = frozenset({"InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"})
+#: Waiting reasons worth naming in a PodNotReady message.
+NOTABLE_WAITING = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "RunContainerError"} | FATAL_WAITING
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where a kind lives in the API."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def collection(self, namespace: str | None) -> str:
+        base = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        if self.namespaced:
+            if not namespace:
+                raise ConfigError(f"{self.kind} needs metadata.namespace")
+            return f"{base}/namespaces/{quote(namespace, safe='')}/{self.plural}"
+        return f"{base}/{self.plural}"
+
+
+_KINDS: dict[tuple[str, str], Kind] = {
+    (k.api_version, k.kind): k
+    for k in (
+        Kind("v1", "Namespace", "namespaces", False),
+        Kind("v1", "Pod", "pods", True),
+        Kind("v1", "Service", "services", True),
+        Kind("v1", "ConfigMap", "configmaps", True),
+        Kind("v1", "Secret", "secrets", True),
+        Kind("v1", "ServiceAccount", "serviceaccounts", True),
+        Kind("v1", "Endpoints", "endpoints", True),
+        Kind("v1", "Event", "events", True),
+        Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
+        Kind("rbac.authorization.k8s.io/v1", "Role", "roles", True),
+        Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
+        Kind("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False),
+        Kind("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False),
+        Kind("apps/v1", "Deployment", "deployments", True),
+        Kind("apps/v1", "DaemonSet", "daemonsets", True),
+        Kind("apps/v1", "StatefulSet", "statefulsets", True),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Identity of an object the harness created (for cleanup)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> ObjectRef:
+        meta = body.get("metadata") or {}
+        return cls(
+            str(body.get("apiVersion", "")),
+            str(body.get("kind", "")),
+            str(meta.get("name", "")),
+            meta.get("namespace"),
+        )
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+# ------------------------------------------------------------------ errors
+
+
+def _status_message(body: Any) -> str:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body.strip()[:500]
+        if isinstance(data, dict) and data.get("message"):
+            return str(data["message"])
+        return body.strip()[:500]
+    return ""
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    try:
+        value = headers.get("Retry-After")
+    except AttributeError:
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def error_from_status(
+    status: int, message: str, *, what: str, headers: Any = None, reason: str = ""
+) -> ClusterError:
+    """The harness error for an HTTP status (0 = transport)."""
+    text = f"{what}: {message}" if message else f"{what}: HTTP {status} {reason}".rstrip()
+    if status == 404:
+        return NotFound(text, status=404, reason=reason)
+    if status == 409:
+        return Conflict(text, status=409, reason=reason)
+    if status == 422:
+        return Invalid(text, status=422, reason=reason)
+    if status == 403:
+        return Forbidden(text, status=403, reason=reason)
+    if status == 429:
+        return ClusterError(
+            text, status=429, reason=reason, retryable=True, retry_after=_retry_after(headers)
+        )
+    if status >= 500 or status == 0:
+        return ClusterError(
+            text, status=status, reason=reason, retryable=True, retry_after=_retry_after(headers)
+        )
+    return ClusterError(text, status=status, reason=reason)
+
+
+def translate(exc: BaseException, what: str) -> ClusterError:
+    """Wrap a kubernetes/urllib3/socket exception into a harness error."""
+    if isinstance(exc, ClusterError):
+        return exc
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        return error_from_status(
+            status,
+            _status_message(exc.body) or str(exc.reason or ""),
+            what=what,
+            headers=exc.headers,
+            reason=str(exc.reason or ""),
+        )
+    return ClusterError(f"{what}: {type(exc).__name__}: {exc}", status=0, retryable=True)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ClusterError) and exc.retryable
+
+
+class _RetryAfterWait(tenacity.wait.wait_base):
+    """Exponential backoff, but at least the server's Retry-After."""
+
+    def __init__(self, base: float, cap: float) -> None:
+        self._exp = tenacity.wait_exponential(multiplier=base, max=cap)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        delay = float(self._exp(retry_state))
+        outcome = retry_state.outcome
+        if outcome is not None and outcome.failed:
+            exc = outcome.exception()
+            if isinstance(exc, ClusterError) and exc.retry_after is not None:
+                delay = max(delay, min(exc.retry_after, 30.0))
+        return delay
+
+
+# ------------------------------------------------------------------ facade
+
+
+class Cluster:
+    """A typed facade over the Kubernetes API: plain dicts in and out."""
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        request_timeout: float = 30.0,
+        retry_attempts: int = 6,
+        retry_base: float = 0.2,
+        retry_cap: float = 5.0,
+        configuration: Any = None,
+    ) -> None:
+        self._request_timeout = request_timeout
+        self._retry_attempts = retry_attempts
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._local = threading.local()
+        self._discovered: dict[tuple[str, str], Kind] = {}
+        self._discovery_lock = threading.Lock()
+        self._context = context or ""
+        self._config = configuration if configuration is not None else self._load(kubeconfig)
+        if websocket.getdefaulttimeout() is None:
+            # Bounds the websocket handshake and a stalled frame read of exec calls.
+            websocket.setdefaulttimeout(max(request_timeout, 60.0))
+
+    # ------------------------------------------------------- connection
+
+    def _load(self, kubeconfig: str | None) -> Any:
+        cfg = k8s_client.Configuration()
+        path = kubeconfig or os.environ.get("KUBECONFIG") or ""
+        default = os.path.expanduser("~/.kube/config")
+        try:
+            if kubeconfig or path or os.path.exists(default):
+                k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=path or default,
+                    context=self._context or None,
+                    client_configuration=cfg,
+                    persist_config=False,
+                )
+            else:
+                k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except k8s_config.ConfigException as exc:
+            where = path or default
+            raise ConfigError(
+                f"cannot load Kubernetes configuration ({where}): {_scrub(str(exc))} "
+                "(fix: pass --netpol-kubeconfig PATH and/or --netpol-context NAME, "
+                "or set KUBECONFIG)"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read kubeconfig {path or default}: {exc.strerror} "
+                "(fix: pass --netpol-kubeconfig PATH)"
+            ) from None
+        host = str(cfg.host or "")
+        if re.match(r"^https?://(127\.|localhost|\[::1\])", host):
+            # Never send loopback API traffic through an HTTP(S)_PROXY from the environment.
+            cfg.proxy = None
+            cfg.no_proxy = "127.0.0.1,localhost,::1"
+        return cfg
+
+    def describe(self) -> str:
+        """Server URL and context (never credentials)."""
+        ctx = f" (context {self._context})" if self._context else ""
+        return f"{self._config.host}{ctx}"
+
+    def _api(self) -> Any:
+        api = getattr(self._local, "api", None)
+        if api is None:
+            api = k8s_client.ApiClient(configuration=self._config)
+            self._local.api = api
+        return api
+
+    def _core(self) -> Any:
+        core = getattr(self._local, "core", None)
+        if core is None:
+            core = k8s_client.CoreV1Api(self._api())
+            self._local.core = core
+        return core
+
+    # ------------------------------------------------------- raw REST
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Sequence[tuple[str, str]] = (),
+        content_type: str = "application/json",
+        what: str = "",
+    ) -> dict[str, Any]:
+        raw, status = self._raw_request(
+            method, path, body=body, query=query, content_type=content_type, what=what
+        )
+        what = what or f"{method} {path}"
+        if not raw:
+            return {}
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            raise ClusterError(f"{what}: the API server sent non-JSON", status=status) from None
+        return parsed if isinstance(parsed, dict) else {"items": parsed}
+
+    def _raw_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Sequence[tuple[str, str]] = (),
+        content_type: str = "application/json",
+        what: str = "",
+        accept: str = "application/json",
+    ) -> tuple[bytes, int]:
+        api = self._api()
+        headers: dict[str, str] = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        what = what or f"{method} {path}"
+        try:
+            m, url, hdrs, data, post = api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=list(query) or None,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            resp = api.call_api(m, url, hdrs, data, post, _request_timeout=self._request_timeout)
+            raw = resp.read()
+        except ApiException as exc:
+            raise translate(exc, what) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise translate(exc, what) from None
+        status = int(resp.status)
+        if status >= 400:
+            raise error_from_status(
+                status,
+                _status_message(raw),
+                what=what,
+                headers=resp.headers,
+                reason=str(resp.reason or ""),
+            )
+        return bytes(raw or b""), status
+
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        retryer = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_is_retryable),
+            stop=tenacity.stop_after_attempt(self._retry_attempts),
+            wait=_RetryAfterWait(self._retry_base, self._retry_cap),
+            reraise=True,
+        )
+        return retryer(fn)
+
+    # ------------------------------------------------------- kinds
+
+    def kind_of(self, api_version: str, kind: str) -> Kind:
+        known = _KINDS.get((api_version, kind)) or self._discovered.get((api_version, kind))
+        if known is not None:
+            return known
+        with self._discovery_lock:
+            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            doc = self._retrying(lambda: self._request("GET", base, what=f"discover {api_version}"))
+            for res in doc.get("resources", []):
+                if res.get("kind") == kind and "/" not in str(res.get("name", "")):
+                    found = Kind(api_version, kind, str(res["name"]), bool(res.get("namespaced")))
+                    self._discovered[(api_version, kind)] = found
+                    return found
+        raise ConfigError(f"the cluster does not serve {kind} in {api_version}")
+
+    def _object_path(self, body: Mapping[str, Any]) -> tuple[Kind, str, str]:
+        ref = ObjectRef.of(body)
+        if not ref.api_version or not ref.kind or not ref.name:
+            raise ConfigError("an object needs apiVersion, kind and metadata.name")
+        k = self.kind_of(ref.api_version, ref.kind)
+        collection = k.collection(ref.namespace if k.namespaced else None)
+        return k, collection, f"{collection}/{quote(ref.name, safe='')}"
+
+    # ------------------------------------------------------- objects
+
+    def create(self, body: Mapping[str, Any], *, run_id: str | None = None) -> dict[str, Any]:
+        """Create an object; on 409 replace it (Pods: accept if it is ours).
+
+        ``run_id``: a 409 on an object carrying this run label is our own
+        earlier (retried) create, so it counts as success.
+        """
+        k, collection, item = self._object_path(body)
+        ref = ObjectRef.of(body)
+        attempt = {"n": 0}
+
+        def do_create() -> dict[str, Any]:
+            attempt["n"] += 1
+            try:
+                return self._request("POST", collection, body=dict(body), what=f"create {ref}")
+            except Conflict:
+                existing = self._retrying(lambda: self._request("GET", item, what=f"get {ref}"))
+                labels = (existing.get("metadata") or {}).get("labels") or {}
+                ours = run_id is not None and labels.get(RUN_LABEL) == run_id
+                if k.kind in ("Pod", "Namespace"):
+                    if ours:
+                        return existing
+                    raise  # never take over someone else's pod or namespace
+                return self._replace(item, body, existing, ref)
+
+        return self._retrying(do_create)
+
+    def _replace(
+        self, item: str, body: Mapping[str, Any], existing: Mapping[str, Any], ref: ObjectRef
+    ) -> dict[str, Any]:
+        new = json.loads(json.dumps(dict(body)))
+        meta = new.setdefault("metadata", {})
+        version = (existing.get("metadata") or {}).get("resourceVersion")
+        if version:
+            meta["resourceVersion"] = version
+        if ref.kind == "Service":
+            spec = new.setdefault("spec", {})
+            old_spec = existing.get("spec") or {}
+            for key in ("clusterIP", "clusterIPs"):
+                if key in old_spec and key not in spec:
+                    spec[key] = old_spec[key]
+        return self._request("PUT", item, body=new, what=f"replace {ref}")
+
+    apply = create
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
+        meta: dict[str, str] = {"name": name}
+        if namespace:
+            meta["namespace"] = namespace
+        body = {"apiVersion": api_version, "kind": kind, "metadata": meta}
+        _, _, item = self._object_path(body)
+        return self._retrying(lambda: self._request("GET", item, what=f"get {kind} {name}"))
+
+    def delete(self, ref: ObjectRef) -> bool:
+        """Delete one object; False if it was already gone."""
+        body: dict[str, Any] = {
+            "apiVersion": ref.api_version,
+            "kind": ref.kind,
+            "metadata": {"name": ref.name},
+        }
+        if ref.namespace:
+            body["metadata"]["namespace"] = ref.namespace
+        _, _, item = self._object_path(body)
+        try:
+            self._retrying(
+                lambda: self._request(
+                    "DELETE",
+                    item,
+                    body={"propagationPolicy": "Background"},
+                    what=f"delete {ref}",
+                )
+            )
+        except NotFound:
+            return False
+        return True
+
+    def list_objects(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> list[dict[str, Any]]:
+        k = self.kind_of(api_version, kind)
+        path = (
+            k.collection(namespace)
+            if (k.namespaced and namespace)
+            else ("/api/v1" if api_version == "v1" else f"/apis/{api_version}") + f"/{k.plural}"
+        )
+        query: list[tuple[str, str]] = []
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        doc = self._retrying(
+            lambda: self._request("GET", path, query=query, what=f"list {k.plural}")
+        )
+        items = doc.get("items") or []
+        out = []
+        for item in items:
+            if isinstance(item, dict):
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                out.append(item)
+        return out
+
+    # ------------------------------------------------------- namespaces & pods
+
+    def create_namespace(
+        self, body: Mapping[str, Any], *, run_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.create(body, run_id=run_id)
+
+    def list_namespaces(self, label_selector: str = "") -> list[dict[str, Any]]:
+        return self.list_objects("v1", "Namespace", label_selector=label_selector)
+
+    def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
+        return self.list_objects("v1", "Pod", namespace, label_selector=label_selector)
+
+    def list_network_policies(self, namespace: str) -> list[dict[str, Any]]:
+        return self.list_objects("networking.k8s.io/v1", "NetworkPolicy", namespace)
+
+    def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]:
+        """Namespaces, pods and NetworkPolicies of ``namespaces`` (for explanations)."""
+        wanted = sorted(set(namespaces))
+        objs: list[dict[str, Any]] = [
+            ns for ns in self.list_namespaces() if (ns.get("metadata") or {}).get("name") in wanted
+        ]
+        for ns in wanted:
+            objs.extend(self.list_pods(ns))
+            objs.extend(self.list_network_policies(ns))
+        return objs
+
+    def pod_events(self, namespace: str, name: str) -> list[str]:
+        try:
+            events = self.list_objects(
+                "v1",
+                "Event",
+                namespace,
+                field_selector=f"involvedObject.name={name}",
+            )
+        except ClusterError:
+            return []
+        out = []
+        for ev in events:
+            out.append(f"{ev.get('type', '')} {ev.get('reason', '')}: {ev.get('message', '')}")
+        return out[-10:]
+
+    def pod_logs(self, namespace: str, name: str, container: str, tail: int = 5) -> list[str]:
+        """The last lines a container logged (best effort: [] when unavailable)."""
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}/log"
+        try:
+            raw, _ = self._raw_request(
+                "GET",
+                path,
+                query=[("container", container), ("tailLines", str(tail))],
+                accept="text/plain",
+                what=f"logs of {namespace}/{name}/{container}",
+            )
+        except ClusterError:
+            return []
+        return raw.decode("utf-8", "replace").splitlines()[-tail:]
+
+    def wait_pods_ready(
+        self,
+        pods: Sequence[tuple[str, str]],
+        timeout: float = 120.0,
+        interval: float = 0.5,
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Wait until every (namespace, name) pod is Ready; return the pods.
+
+        Raises PodNotReady naming each pod that is not Ready with its phase,
+        conditions, container waiting reasons and Events. Fails early on waiting
+        reasons that never heal (InvalidImageName, CreateContainerConfigError).
+        """
+        by_ns: dict[str, set[str]] = {}
+        for ns, name in pods:
+            by_ns.setdefault(ns, set()).add(name)
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def poll() -> bool:
+            for ns, names in by_ns.items():
+                for pod in self.list_pods(ns):
+                    name = (pod.get("metadata") or {}).get("name")
+                    if name in names:
+                        latest[(ns, str(name))] = pod
+            pending = [key for key in pods if not is_ready(latest.get(key))]
+            for key in pending:
+                current = latest.get(key)
+                if current is not None and (
+                    fatal_reasons(current) or (current.get("status") or {}).get("phase") == "Failed"
+                ):
+                    raise self._not_ready([key], latest, "will not start")
+            return not pending
+
+        try:
+            tenacity.Retrying(
+                retry=tenacity.retry_if_result(lambda ok: not ok),
+                stop=tenacity.stop_after_delay(timeout),
+                wait=tenacity.wait_fixed(interval),
+            )(poll)
+        except tenacity.RetryError:
+            pending = [key for key in pods if not is_ready(latest.get(key))]
+            raise self._not_ready(pending, latest, f"not Ready after {timeout:g}s") from None
+        return {key: latest[key] for key in pods}
+
+    def _not_ready(
+        self,
+        keys: Sequence[tuple[str, str]],
+        latest: Mapping[tuple[str, str], Mapping[str, Any]],
+        why: str,
+    ) -> PodNotReady:
+        parts = []
+        for ns, name in keys[:5]:
+            pod = latest.get((ns, name))
+            logs: dict[str, list[str]] = {}
+            for container in _unready_containers(pod):
+                logs[container] = self.pod_logs(ns, name, container)
+            parts.append(describe_pod(ns, name, pod, self.pod_events(ns, name), logs))
+        more = f" (and {len(keys) - 5} more)" if len(keys) > 5 else ""
+        return PodNotReady(f"pods {why}{more}:\n" + "\n".join(parts))
+
+    # ------------------------------------------------------- exec
+
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        command: Sequence[str],
+        *,
+        container: str | None = None,
+        timeout: float = 60.0,
+    ) -> ExecResult:
+        """Run ``command`` in a pod; (stdout, stderr, exit code) within ``timeout``.
+
+        Raises ExecError on handshake failure (with the HTTP status), on timeout
+        and when the exit status is lost (no status channel or no close).
+        """
+        what = f"exec in {namespace}/{pod}"
+        kwargs: dict[str, Any] = {
+            "command": list(command),
+            "stderr": True,
+            "stdin": False,
+            "stdout": True,
+            "tty": False,
+            "_preload_content": False,
+        }
+        if container:
+            kwargs["container"] = container
+
+        def connect() -> Any:
+            # Safe to retry: until the upgrade succeeds, the command has not run.
+            try:
+                return k8s_stream(
+                    self._core().connect_get_namespaced_pod_exec, pod, namespace, **kwargs
+                )
+            except ApiException as exc:
+                raise _handshake_error(exc, what) from None
+            except (websocket.WebSocketException, OSError) as exc:
+                raise ExecError(f"{what}: {type(exc).__name__}: {exc}", retryable=True) from None
+
+        resp = self._retrying(connect)
+        try:
+            resp.run_forever(timeout=timeout)
+            if resp.is_open():
+                raise ExecError(
+                    f"{what}: no exit status within {timeout:g}s (the stream did not close)",
+                    retryable=True,
+                )
+            stdout = str(resp.read_stdout() or "")
+            stderr = str(resp.read_stderr() or "")
+            status = resp.read_channel(3)
+        except ExecError:
+            raise
+        except (websocket.WebSocketException, OSError, ValueError) as exc:
+            raise ExecError(
+                f"{what}: stream broke: {type(exc).__name__}: {exc}", retryable=True
+            ) from None
+        finally:
+            with contextlib.suppress(Exception):  # a broken socket must not mask the result
+                resp.close()
+        code = exit_code_from_status(status, what)
+        return ExecResult(stdout, stderr, code)
+
+    # ------------------------------------------------------- cleanup
+
+    def delete_namespaces(
+        self, label_selector: str, timeout: float = 120.0, interval: float = 1.0
+    ) -> list[str]:
+        """Delete namespaces matching ``label_selector`` and wait until gone (bounded).
+
+        Returns the names still present when the wait ran out (empty = all gone).
+        """
+        names = [str(ns["metadata"]["name"]) for ns in self.list_namespaces(label_selector)]
+        for name in names:
+            with contextlib.suppress(ClusterError):
+                self.delete(ObjectRef("v1", "Namespace", name))
+        deadline = time.monotonic() + timeout
+        remaining = names
+        while remaining and time.monotonic() < deadline:
+            time.sleep(interval)
+            try:
+                present = {
+                    str(ns["metadata"]["name"]) for ns in self.list_namespaces(label_selector)
+                }
+            except ClusterError:
+                continue
+            remaining = [n for n in names if n in present]
+        return remaining
+
+    def delete_run(self, run_id: str, timeout: float = 120.0) -> list[str]:
+        """Delete every namespace carrying ``run_id``'s run label; names left over."""
+        return self.delete_namespaces(f"{RUN_LABEL}={run_id}", timeout)
+
+    def leftovers(self) -> list[dict[str, Any]]:
+        """Namespaces created by any harness run (managed-by label)."""
+        return self.list_namespaces(f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _scrub(text: str) -> str:
+    """Remove anything that looks like a credential from an error text."""
+    text = re.sub(r"(?i)(token|password|client-key-data|bearer)\S*\s*[:=]?\s*\S+", r"\1 ***", text)
+    return text[:300]
+
+
+def _handshake_error(exc: ApiException, what: str) -> ExecError:
+    reason = str(exc.reason or "")
+    status = int(exc.status or 0)
+    m = re.search(r"Handshake status (\d+)", reason)
+    if m:
+        status = int(m.group(1))
+    body = ""
+    if "-+-+-" in reason:
+        body = _status_message(reason.split("-+-+-")[-1].strip())
+    message = body or reason.split("-+-+-")[0].strip() or "websocket handshake failed"
+    retryable = status == 0 or status == 429 or status >= 500
+    return ExecError(
+        f"{what}: handshake failed (HTTP {status}): {message}", status=status, retryable=retryable
+    )
+
+
+def exit_code_from_status(status: Any, what: str = "exec") -> int:
+    """The exit code from the exec status channel (channel 3) text."""
+    if not status:
+        raise ExecError(f"{what}: lost exit status (no status channel message)", retryable=True)
+    try:
+        data = json.loads(status) if isinstance(status, str) else status
+    except ValueError:
+        raise ExecError(
+            f"{what}: lost exit status (unreadable: {str(status)[:100]})", retryable=True
+        ) from None
+    if not isinstance(data, dict):
+        raise ExecError(
+            f"{what}: lost exit status (unexpected {type(data).__name__})", retryable=True
+        )
+    if data.get("status") == "Success":
+        return 0
+    if data.get("reason") == "NonZeroExitCode":
+        for cause in (data.get("details") or {}).get("causes") or []:
+            if cause.get("reason") == "ExitCode":
+                try:
+                    return int(cause.get("message"))
+                except (TypeError, ValueError):
+                    break
+    raise ExecError(
+        f"{what}: exec failed: {data.get('message') or data.get('reason') or data}",
+        retryable=True,
+    )
+
+
+def is_ready(pod: Mapping[str, Any] | None) -> bool:
+    if not pod:
+        return False
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running":
+        return False
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return str(cond.get("status")) == "True"
+    return False
+
+
+def _waiting(pod: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    out = []
+    status = pod.get("status") or {}
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            out.append(
+                (str(cs.get("name")), str(waiting["reason"]), str(waiting.get("message", "")))
+            )
+    return out
+
+
+def fatal_reasons(pod: Mapping[str, Any]) -> list[str]:
+    return [f"{c}: {r}" for c, r, _ in _waiting(pod) if r in FATAL_WAITING]
+
+
+def _unready_containers(pod: Mapping[str, Any] | None) -> list[str]:
+    if not pod:
+        return []
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return [str(cs.get("name")) for cs in statuses if not cs.get("ready")]
+
+
+def describe_pod(
+    namespace: str,
+    name: str,
+    pod: Mapping[str, Any] | None,
+    events: Sequence[str],
+    logs: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """One paragraph about a pod that is not Ready (phase, conditions, waiting, events)."""
+    if pod is None:
+        return f"  {namespace}/{name}: not found"
+    status = pod.get("status") or {}
+    lines = [f"  {namespace}/{name}: phase {status.get('phase', 'Unknown')}"]
+    for cond in status.get("conditions") or []:
+        if str(cond.get("status")) != "True":
+            extra = " ".join(str(cond.get(k)) for k in ("reason", "message") if cond.get(k))
+            lines.append(f"    condition {cond.get('type')}={cond.get('status')} {extra}".rstrip())
+    waiting = {c for c, _, _ in _waiting(pod)}
+    for container, reason, message in _waiting(pod):
+        lines.append(f"    container {container} waiting: {reason} {message}".rstrip())
+    for cs in status.get("containerStatuses") or []:
+        cname = str(cs.get("name"))
+        if cname in waiting or cs.get("ready"):
+            continue
+        state = cs.get("state") or {}
+        if "running" in state:
+            lines.append(f"    container {cname} running but not ready (readiness probe failing)")
+        elif "terminated" in state:
+            term = state["terminated"] or {}
+            lines.append(
+                f"    container {cname} terminated: {term.get('reason', '')} "
+                f"exit {term.get('exitCode', '?')}, restarts {cs.get('restartCount', 0)}"
+            )
+    lines.extend(f"    event {e}" for e in events)
+    for container, tail in (logs or {}).items():
+        lines.extend(f"    log {container}: {line}" for line in tail)
+    return "\n".join(lines)

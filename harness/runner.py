@@ -1,0 +1,652 @@
+"""Run a Plan against a cluster: the only place deciding concurrency and retries.
+
+Steps (:meth:`Runner.run`):
+
+1. deploy namespaces, then Services and probe pods, in parallel (thread pool);
+2. wait until every probe pod is Ready and read the pod IPs;
+3. prove the data path BEFORE any policy exists: every client reaches one
+   server (bounded); anything failing here is infrastructure, not a verdict;
+4. apply the policy manifests in order (the clock for convergence starts here);
+5. probe: one exec per source pod per round (a shell script running that pod's
+   probes concurrently), a bounded pool of concurrent execs; cells whose
+   observation disagrees with the expectation are re-probed (only those) until
+   they agree or the convergence budget runs out; infrastructure errors are
+   retried up to ``max_infra_retries`` times (with backoff) and then reported
+   as Status.ERROR, never as a verdict;
+6. one confirming pass over cells whose observation changed;
+7. explanations for FAIL verdicts from the policy engine on the live objects.
+
+Cleanup is not done here: every object created is recorded in a
+:class:`Recorder` (also when a step fails half-way), and the caller
+(:mod:`harness.live`) deletes them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Literal
+from typing import Protocol
+
+from harness.errors import ClusterError
+from harness.errors import HarnessError
+from harness.model import MANAGED_BY_LABEL
+from harness.model import MANAGED_BY_VALUE
+from harness.model import RUN_LABEL
+from harness.model import SCENARIO_LABEL
+from harness.model import Cell
+from harness.model import Observation
+from harness.model import Outcome
+from harness.model import Plan
+from harness.model import PodRef
+from harness.model import Probe
+from harness.model import ProbeKind
+from harness.model import ScenarioResult
+from harness.model import Status
+from harness.model import Target
+from harness.model import TargetKind
+from harness.model import Verdict
+from harness.probes import DEFAULT_SCRIPT_CONCURRENCY
+from harness.probes import ProbeCall
+from harness.probes import build_script
+from harness.probes import judge
+from harness.probes import judge_detail
+from harness.probes import parse_output
+from harness.probes import rerun_command
+from harness.probes import script_size
+from harness.probes import script_timeout
+
+CLIENT_CONTAINER = "client"
+#: Where the cluster DNS pods live (label k8s-app=kube-dns), for explanations.
+DNS_NAMESPACE = "kube-system"
+
+
+class ExecOutput(Protocol):
+    @property
+    def stdout(self) -> str: ...
+
+    @property
+    def stderr(self) -> str: ...
+
+    @property
+    def exit_code(self) -> int: ...
+
+
+class ClusterFacade(Protocol):
+    """What the runner needs from :class:`harness.cluster.Cluster` (fakes implement it)."""
+
+    def create(self, body: Mapping[str, Any], *, run_id: str | None = None) -> dict[str, Any]: ...
+
+    def wait_pods_ready(
+        self, pods: Sequence[tuple[str, str]], timeout: float = ..., interval: float = ...
+    ) -> dict[tuple[str, str], dict[str, Any]]: ...
+
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        command: Sequence[str],
+        *,
+        container: str | None = None,
+        timeout: float = ...,
+    ) -> ExecOutput: ...
+
+    def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    concurrency: int = 16  # concurrent exec calls
+    script_concurrency: int = DEFAULT_SCRIPT_CONCURRENCY  # probes at once inside one pod
+    connect_timeout: float | None = None  # None: the scenario's setting
+    convergence: float | None = None  # None: the scenario's setting
+    max_infra_retries: int = 3
+    ready_timeout: float = 180.0
+    datapath_timeout: float = 60.0
+    round_interval: float = 1.0
+    exec_backoff: float = 0.5
+    exec_backoff_cap: float = 8.0
+    #: Longest probe script per exec (percent-encoded chars in the exec URL); longer
+    #: batches are split. API servers and proxies limit URL/header sizes (often 8 KiB).
+    max_script_chars: int = 6000
+    confirm: Literal["all", "changed", "none"] = "all"  # the confirming pass (see _confirm)
+    explain: bool = True
+
+
+@dataclass(frozen=True)
+class Created:
+    """An object the runner created (for cleanup)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
+@dataclass
+class Recorder:
+    """Thread-safe record of everything created (kept by the caller for cleanup)."""
+
+    items: list[Created] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        ref = Created(
+            str(body.get("apiVersion", "")),
+            str(body.get("kind", "")),
+            str(meta.get("name", "")),
+            meta.get("namespace"),
+        )
+        with self._lock:
+            if ref not in self.items:
+                self.items.append(ref)
+
+    def snapshot(self) -> list[Created]:
+        with self._lock:
+            return list(self.items)
+
+
+@dataclass
+class _Cell:
+    probe: Probe
+    history: list[Observation] = field(default_factory=list)
+    tries: int = 0
+    infra: int = 0
+    at: float = 0.0  # seconds since the policies were applied, at the last observation
+    confirm_note: str = ""
+
+    @property
+    def last(self) -> Observation:
+        return self.history[-1]
+
+    def network_outcomes(self) -> list[Outcome]:
+        return [o.outcome for o in self.history if o.outcome is not Outcome.ERROR]
+
+
+class Runner:
+    """Runs Plans; one instance may run several plans (sequentially or not)."""
+
+    def __init__(
+        self,
+        cluster: ClusterFacade,
+        settings: RunSettings | None = None,
+        *,
+        recorder: Recorder | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.cluster = cluster
+        self.settings = settings or RunSettings()
+        self.recorder = recorder or Recorder()
+        self._clock = clock
+        self._sleep = sleep
+
+    # ------------------------------------------------------------ top level
+
+    def run(self, plan: Plan) -> ScenarioResult:
+        start = self._clock()
+        try:
+            self._deploy(plan)
+            ips = self._wait_ready(plan)
+            self._prove_datapath(plan, ips)
+            self._apply_policies(plan)
+        except HarnessError as exc:
+            return self._setup_failed(plan, str(exc), start)
+        verdicts = self._probe_all(plan, ips)
+        if self.settings.explain:
+            verdicts = self._explain(plan, verdicts, ips)
+        return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
+
+    def _setup_failed(self, plan: Plan, message: str, start: float) -> ScenarioResult:
+        verdicts = tuple(
+            Verdict(
+                probe=p,
+                status=Status.ERROR,
+                observed=Outcome.ERROR,
+                tries=0,
+                seconds=0.0,
+                detail=f"setup failed: {message}",
+            )
+            for p in plan.probes
+        )
+        return ScenarioResult(plan, verdicts, setup_error=message, seconds=self._clock() - start)
+
+    def connect_timeout(self, plan: Plan) -> float:
+        return self.settings.connect_timeout or plan.scenario.settings.connect_timeout
+
+    def convergence(self, plan: Plan) -> float:
+        if self.settings.convergence is not None:
+            return self.settings.convergence
+        return plan.scenario.settings.convergence_budget
+
+    # ------------------------------------------------------------ setup
+
+    def _create_all(self, plan: Plan, bodies: Sequence[Mapping[str, Any]]) -> None:
+        if not bodies:
+            return
+        errors: list[str] = []
+
+        def one(body: Mapping[str, Any]) -> None:
+            # Recorded first: a create that fails after the server stored it still
+            # leaves an object to clean up (a 404 on delete is fine).
+            self.recorder.add(body)
+            try:
+                self.cluster.create(body, run_id=plan.run_id)
+            except HarnessError as exc:
+                errors.append(str(exc))
+
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency)) as pool:
+            list(pool.map(one, bodies))
+        if errors:
+            raise ClusterError("; ".join(sorted(errors)[:5]))
+
+    def _deploy(self, plan: Plan) -> None:
+        self._create_all(plan, plan.namespaces)
+        self._create_all(plan, [*plan.services, *plan.pods])
+
+    def _wait_ready(self, plan: Plan) -> dict[str, str]:
+        keys = [(str(p["metadata"]["namespace"]), str(p["metadata"]["name"])) for p in plan.pods]
+        pods = self.cluster.wait_pods_ready(keys, timeout=self.settings.ready_timeout)
+        ips: dict[str, str] = {}
+        for (ns, name), pod in pods.items():
+            ip = (pod.get("status") or {}).get("podIP")
+            if ip:
+                ips[str(PodRef(ns, name))] = str(ip)
+        return ips
+
+    def _labelled(self, plan: Plan, body: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(body)
+        meta = dict(out.get("metadata") or {})
+        labels = dict(meta.get("labels") or {})
+        labels.setdefault(MANAGED_BY_LABEL, MANAGED_BY_VALUE)
+        labels.setdefault(RUN_LABEL, plan.run_id)
+        labels.setdefault(SCENARIO_LABEL, plan.scenario.name)
+        meta["labels"] = labels
+        out["metadata"] = meta
+        return out
+
+    def _apply_policies(self, plan: Plan) -> None:
+        for doc in plan.manifests:
+            body = self._labelled(plan, doc.body)
+            self.recorder.add(body)
+            try:
+                self.cluster.create(body, run_id=plan.run_id)
+            except HarnessError as exc:
+                raise ClusterError(f"applying {doc.source}: {exc}") from None
+
+    # ------------------------------------------------------------ data path
+
+    def _datapath_probes(self, plan: Plan) -> list[Probe]:
+        """One pod-IP probe per client: its first allow cell to a pod, else any server."""
+        scenario = plan.scenario
+        servers = [w for w in scenario.workloads if w.is_server]
+        chosen: list[Probe] = []
+        for w in scenario.workloads:
+            if not w.is_client:
+                continue
+            target_name = ""
+            port = 0
+            proto: Any = "TCP"
+            for p in plan.probes:
+                if (
+                    p.cell.source == w.name
+                    and p.cell.expect == "allow"
+                    and p.cell.target.kind in (TargetKind.POD, TargetKind.SERVICE)
+                ):
+                    target_name, port, proto = p.cell.target.name, p.port, p.protocol
+                    break
+            if not target_name:
+                for s in servers:
+                    tcp = [pt for pt in s.ports if pt.protocol == "TCP"]
+                    if s.name != w.name and tcp:
+                        target_name, port = s.name, tcp[0].number
+                        break
+            if not target_name:
+                continue
+            cell = Cell(w.name, Target(TargetKind.POD, target_name), port, proto, "allow")
+            chosen.append(
+                Probe(
+                    id=f"datapath::{cell.key}",
+                    cell=cell,
+                    kind=ProbeKind.UDP if proto == "UDP" else ProbeKind.HTTP,
+                    source_pod=plan.pod_of(w.name),
+                    port=port,
+                    protocol=proto,
+                    target_pod=plan.pod_of(target_name),
+                )
+            )
+        return chosen
+
+    def _prove_datapath(self, plan: Plan, ips: Mapping[str, str]) -> None:
+        pending = self._datapath_probes(plan)
+        if not pending:
+            return  # no client/server pair to try (e.g. only DNS or external targets)
+        deadline = self._clock() + self.settings.datapath_timeout
+        last: dict[str, Observation] = {}
+        while pending:
+            results, _ = self._round(plan, pending, ips)
+            last.update(results)
+            pending = [p for p in pending if results[p.id].outcome is not Outcome.CONNECTED]
+            if not pending:
+                return
+            if self._clock() >= deadline:
+                break
+            self._sleep(self.settings.round_interval)
+        failures = "; ".join(
+            f"{p.source_pod} -> {p.cell.target.name}:{p.port}/{p.protocol} "
+            f"({last[p.id].outcome}: {last[p.id].detail})"
+            for p in pending[:5]
+        )
+        raise ClusterError(
+            f"data path not working before any policy was applied: {failures} "
+            "(the CNI, the probe pods or the exec path are broken; no verdict possible)"
+        )
+
+    # ------------------------------------------------------------ probing
+
+    def _calls(
+        self, plan: Plan, probes: Sequence[Probe], ips: Mapping[str, str]
+    ) -> tuple[list[ProbeCall], dict[str, Observation]]:
+        timeout = self.connect_timeout(plan)
+        calls: list[ProbeCall] = []
+        missing: dict[str, Observation] = {}
+        for p in probes:
+            if p.host:
+                calls.append(ProbeCall(p, p.host, timeout))
+                continue
+            ip = ips.get(str(p.target_pod)) if p.target_pod else None
+            if not ip:
+                missing[p.id] = Observation(
+                    p.id, Outcome.ERROR, f"no pod IP known for target {p.target_pod}"
+                )
+                continue
+            calls.append(ProbeCall(p, ip, timeout))
+        return calls, missing
+
+    def _batch(self, pod: PodRef, calls: Sequence[ProbeCall]) -> tuple[list[Observation], bool]:
+        """One exec running ``calls`` in ``pod``; (observations, exec failed)."""
+        concurrency = max(1, self.settings.script_concurrency)
+        script = build_script(calls, concurrency)
+        try:
+            result = self.cluster.exec(
+                pod.namespace,
+                pod.name,
+                ["sh", "-c", script],
+                container=CLIENT_CONTAINER,
+                timeout=script_timeout(calls, concurrency),
+            )
+        except HarnessError as exc:
+            text = str(exc)
+            detail = text if text.startswith(f"exec in {pod}") else f"exec in {pod} failed: {text}"
+            return [Observation(c.probe.id, Outcome.ERROR, detail) for c in calls], True
+        stderr = result.stderr
+        if result.exit_code != 0:
+            stderr = f"script exit {result.exit_code}; {stderr}"
+        return parse_output(calls, result.stdout, stderr), False
+
+    def _split(self, calls: list[ProbeCall]) -> list[list[ProbeCall]]:
+        """Split one pod's calls so each script fits ``max_script_chars`` in the exec URL."""
+        limit = self.settings.max_script_chars
+        if script_size(calls) <= limit:
+            return [calls]
+        chunks: list[list[ProbeCall]] = [[]]
+        for call in calls:
+            if chunks[-1] and script_size([*chunks[-1], call]) > limit:
+                chunks.append([])
+            chunks[-1].append(call)
+        return chunks
+
+    def _round(
+        self, plan: Plan, probes: Sequence[Probe], ips: Mapping[str, str]
+    ) -> tuple[dict[str, Observation], bool]:
+        """Probe once; one exec per source pod; (observation per probe id, any exec failed)."""
+        calls, results = self._calls(plan, probes, ips)
+        per_pod: dict[PodRef, list[ProbeCall]] = {}
+        for call in calls:
+            per_pod.setdefault(call.probe.source_pod, []).append(call)
+        batches = [(pod, chunk) for pod, cs in per_pod.items() for chunk in self._split(cs)]
+        failed = False
+        if batches:
+            workers = max(1, min(self.settings.concurrency, len(batches)))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(self._batch, pod, cs) for pod, cs in batches]
+                for future in futures:
+                    observations, broke = future.result()
+                    failed = failed or broke
+                    for obs in observations:
+                        results[obs.probe_id] = obs
+        return results, failed
+
+    def _probe_all(self, plan: Plan, ips: Mapping[str, str]) -> list[Verdict]:
+        cells = {p.id: _Cell(p) for p in plan.probes}
+        applied = self._clock()
+        budget = self.convergence(plan)
+        self._converge(plan, cells, list(plan.probes), ips, applied, budget, first=True)
+        if self.settings.confirm != "none":
+            self._confirm(plan, cells, ips, applied, budget)
+        return [self._verdict(plan, cells[p.id], ips) for p in plan.probes]
+
+    def _converge(
+        self,
+        plan: Plan,
+        cells: Mapping[str, _Cell],
+        pending: list[Probe],
+        ips: Mapping[str, str],
+        applied: float,
+        budget: float,
+        *,
+        first: bool,
+    ) -> None:
+        """Probe ``pending`` until every cell agrees, the budget is spent or retries run out."""
+        failed_rounds = 0
+        while pending:
+            if not first:
+                wait = self.settings.round_interval
+                if failed_rounds:
+                    wait = max(
+                        wait,
+                        min(
+                            self.settings.exec_backoff * 2 ** (failed_rounds - 1),
+                            self.settings.exec_backoff_cap,
+                        ),
+                    )
+                self._sleep(wait)
+            first = False
+            # The budget bounds when the last re-probe STARTS: a slow round (many execs,
+            # a loaded API server) must not leave disagreeing cells with a single try.
+            started = self._clock() - applied
+            results, broke = self._round(plan, pending, ips)
+            failed_rounds = failed_rounds + 1 if broke else 0
+            now = self._clock() - applied
+            next_pending: list[Probe] = []
+            for p in pending:
+                cell = cells[p.id]
+                obs = results[p.id]
+                cell.history.append(obs)
+                cell.tries += 1
+                cell.at = now
+                status = judge(p, obs.outcome)
+                if status is Status.ERROR:
+                    cell.infra += 1
+                    if cell.infra <= self.settings.max_infra_retries:
+                        next_pending.append(p)
+                elif status is Status.FAIL and started < budget:
+                    next_pending.append(p)
+            pending = next_pending
+
+    def _confirm(
+        self,
+        plan: Plan,
+        cells: Mapping[str, _Cell],
+        ips: Mapping[str, str],
+        applied: float,
+        budget: float,
+    ) -> None:
+        """Probe passing cells once more; cells that now disagree converge again.
+
+        ``confirm="all"`` (default) re-checks every passing cell: a cell that
+        agreed in the first round may only have agreed because the policies were
+        not programmed yet (an allow expectation that a policy actually denies
+        connects until the CNI catches up). ``"changed"`` re-checks only cells
+        whose observation changed on the way.
+        """
+        candidates = [
+            c
+            for c in cells.values()
+            if judge(c.probe, c.last.outcome) is Status.PASS
+            and (self.settings.confirm == "all" or len(set(c.network_outcomes())) > 1)
+        ]
+        if not candidates:
+            return
+        probes = [c.probe for c in candidates]
+        results: dict[str, Observation] = {}
+        times: dict[str, float] = {}
+        pending = probes
+        for attempt in range(self.settings.max_infra_retries + 1):
+            wait = self.settings.round_interval
+            if attempt:
+                wait = max(
+                    wait,
+                    min(
+                        self.settings.exec_backoff * 2 ** (attempt - 1),
+                        self.settings.exec_backoff_cap,
+                    ),
+                )
+            self._sleep(wait)
+            got, _ = self._round(plan, pending, ips)
+            now = self._clock() - applied
+            for p in pending:
+                results[p.id] = got[p.id]
+                times[p.id] = now
+            pending = [p for p in pending if got[p.id].outcome is Outcome.ERROR]
+            if not pending:
+                break
+        again: list[Probe] = []
+        for p in probes:
+            cell = cells[p.id]
+            obs = results[p.id]
+            now = times[p.id]
+            if obs.outcome is Outcome.ERROR:
+                cell.confirm_note = f"confirmation probe failed ({obs.detail})"
+                continue
+            before = cell.last.outcome
+            cell.history.append(obs)
+            cell.tries += 1
+            if obs.outcome is not before:
+                cell.at = now  # the verdict is the confirmation's; otherwise keep when it agreed
+                cell.confirm_note = (
+                    f"changed after agreeing: {before}, then the confirmation probe saw "
+                    f"{obs.outcome}"
+                )
+                if now < budget:
+                    again.append(p)
+        if again:
+            self._converge(plan, cells, again, ips, applied, budget, first=False)
+
+    def _verdict(self, plan: Plan, cell: _Cell, ips: Mapping[str, str]) -> Verdict:
+        p = cell.probe
+        obs = cell.last
+        status = judge(p, obs.outcome)
+        if status is Status.ERROR:
+            detail = f"infrastructure error after {cell.tries} tries: {obs.detail}"
+        else:
+            detail = judge_detail(p, obs)
+            outcomes = cell.network_outcomes()
+            if len(set(outcomes)) > 1:
+                trail = " -> ".join(str(o) for o in outcomes)
+                detail = f"{detail} [observed {trail}]"
+        if cell.confirm_note:
+            detail = f"{detail}; {cell.confirm_note}"
+        address = p.host or (ips.get(str(p.target_pod)) if p.target_pod else None) or "TARGET"
+        rerun = rerun_command(
+            p,
+            address,
+            p.source_pod.namespace,
+            p.source_pod.name,
+            CLIENT_CONTAINER,
+            self.connect_timeout(plan),
+        )
+        return Verdict(
+            probe=p,
+            status=status,
+            observed=obs.outcome,
+            tries=cell.tries,
+            seconds=round(cell.at, 3),
+            detail=detail,
+            rerun=rerun,
+        )
+
+    # ------------------------------------------------------------ explanations
+
+    def _explain(
+        self, plan: Plan, verdicts: list[Verdict], ips: Mapping[str, str]
+    ) -> list[Verdict]:
+        failing = [v for v in verdicts if v.status is Status.FAIL]
+        if not failing:
+            return verdicts
+        explain = self._explainer(plan, ips)
+        out = []
+        for v in verdicts:
+            if v.status is Status.FAIL:
+                v = Verdict(
+                    probe=v.probe,
+                    status=v.status,
+                    observed=v.observed,
+                    tries=v.tries,
+                    seconds=v.seconds,
+                    detail=v.detail,
+                    explanation=explain(v.probe),
+                    rerun=v.rerun,
+                )
+            out.append(v)
+        return out
+
+    def _explainer(self, plan: Plan, ips: Mapping[str, str]) -> Callable[[Probe], str]:
+        try:
+            from harness.policy import engine  # imported lazily: optional at run time
+
+            namespaces = set(plan.namespace_map.values())
+            if any(p.cell.target.kind is TargetKind.DNS for p in plan.probes):
+                namespaces.add(DNS_NAMESPACE)
+            objects = self.cluster.snapshot(sorted(namespaces))
+            model = engine.Cluster.from_objects(objects)
+            dns_pods = [
+                f"{DNS_NAMESPACE}/{o['metadata']['name']}"
+                for o in objects
+                if o.get("kind") == "Pod"
+                and (o.get("metadata") or {}).get("namespace") == DNS_NAMESPACE
+                and ((o.get("metadata") or {}).get("labels") or {}).get("k8s-app") == "kube-dns"
+            ]
+        except Exception as exc:  # the explanation must never break the run
+            reason = f"engine unavailable: {type(exc).__name__}: {exc}"
+            return lambda _probe: reason
+
+        def explain(probe: Probe) -> str:
+            target = probe.cell.target
+            src = str(probe.source_pod)
+            if target.kind in (TargetKind.POD, TargetKind.SERVICE):
+                dst = str(plan.pod_of(target.name))
+            elif target.kind is TargetKind.EXTERNAL and probe.host:
+                dst = probe.host
+            elif target.kind is TargetKind.DNS and dns_pods:
+                dst = dns_pods[0]
+            else:
+                return "no explanation: no kube-dns pod (k8s-app=kube-dns) found in kube-system"
+            try:
+                decision = model.decide(src, dst, probe.port, probe.protocol)
+                text: str = decision.explain()
+            except Exception as exc:  # explanations are best effort
+                return f"engine could not decide: {type(exc).__name__}: {exc}"
+            verdict = "allows" if decision.allowed else "denies"
+            return f"policy engine (live objects) {verdict} it: {text}"
+
+        return explain

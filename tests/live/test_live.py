@@ -1,0 +1,267 @@
+"""harness.live.LiveSession with a fake cluster (real scenario loading and planning)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.model import Scenario
+from harness.model import Status
+from harness.runner import RunSettings
+from tests.live.fakes import CONNECTED
+from tests.live.fakes import DROPPED
+from tests.live.fakes import FakeCluster
+from tests.live.fakes import Probed
+
+SCENARIO = """\
+apiVersion: netpol-harness.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: {name}
+settings:
+  connectTimeout: 1s
+  convergence: 3s
+namespaces:
+  - name: shop
+workloads:
+  - name: web
+    namespace: shop
+    labels: {{app: web}}
+    role: client
+  - name: db
+    namespace: shop
+    labels: {{app: db}}
+    ports: [5432]
+manifests:
+  - policy.yaml
+expect:
+  allow:
+    - web -> db:5432
+"""
+
+POLICY = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: db-from-web
+  namespace: shop
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress]
+  ingress:
+    - from: [{podSelector: {matchLabels: {app: web}}}]
+"""
+
+
+def _scenario(tmp_path: Path, name: str = "tiny") -> Scenario:
+    from harness.scenario import load
+
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    path = tmp_path / f"{name}.netpol.yaml"
+    path.write_text(SCENARIO.format(name=name))
+    return load(path)
+
+
+def _session(cluster: FakeCluster, **kw: Any) -> Any:
+    from harness.live import LiveSession
+
+    settings = RunSettings(round_interval=0.0, datapath_timeout=0.0)
+    return LiveSession(
+        cluster_factory=lambda: cluster,
+        settings=settings,
+        testrun_uid="uid1",
+        worker_id="gw0",
+        install_signal_handler=False,
+        out=io.StringIO(),
+        **kw,
+    )
+
+
+def test_first_cell_runs_the_scenario_once_and_caches(tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path)
+    cluster = FakeCluster()
+    session = _session(cluster)
+    try:
+        cell = scenario.cells[0]
+        verdict = session.verdict_for(scenario, cell)
+        assert verdict.status is Status.PASS
+        assert verdict.probe.cell == cell
+        execs = len(cluster.execs)
+        assert session.verdict_for(scenario, cell) is verdict
+        assert len(cluster.execs) == execs  # cached, not probed again
+        assert [r.plan.scenario.name for r in session.results()] == ["tiny"]
+        run_id = session.results()[0].plan.run_id
+        ns = next(o for o in cluster.created if o["kind"] == "Namespace")
+        assert ns["metadata"]["name"] == f"shop-{run_id}"
+    finally:
+        session.close()
+    assert cluster.deleted_runs == [run_id]
+
+
+def test_scenarios_get_distinct_run_ids(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = _scenario(tmp_path / "a", "alpha")
+    b = _scenario(tmp_path / "b", "beta")
+    session = _session(FakeCluster())
+    try:
+        assert session.run_id_for(a) != session.run_id_for(b)
+        assert session.run_id_for(a) == session.run_id_for(a)
+    finally:
+        session.close()
+
+
+def test_keep_prints_the_delete_command_and_deletes_nothing(tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path)
+    cluster = FakeCluster()
+    out = io.StringIO()
+    from harness.live import LiveSession
+
+    session = LiveSession(
+        cluster_factory=lambda: cluster,
+        settings=RunSettings(round_interval=0.0),
+        keep=True,
+        install_signal_handler=False,
+        out=out,
+    )
+    session.verdict_for(scenario, scenario.cells[0])
+    session.close()
+    run_id = session.results()[0].plan.run_id
+    assert cluster.deleted_runs == []
+    assert f"kubectl delete namespace -l netpol-harness.dev/run={run_id}" in out.getvalue()
+
+
+def test_wrong_expectation_fails_with_explanation(tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path)
+
+    def net(p: Probed, rnd: int) -> tuple[int, str]:
+        return DROPPED if p.port == 5432 else CONNECTED
+
+    session = _session(FakeCluster(network=net))
+    try:
+        verdict = session.verdict_for(scenario, scenario.cells[0])
+    finally:
+        session.close()
+    assert verdict.status is Status.FAIL
+    assert verdict.tries >= 2  # re-probed within the 3 s convergence budget
+    assert "allows it" in verdict.explanation  # the engine disagrees with the network
+    assert verdict.rerun.startswith("kubectl exec -n shop-")
+
+
+def test_failure_in_setup_still_cleans_up(tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path)
+    cluster = FakeCluster(fail_create_kind="Pod")
+    session = _session(cluster)
+    verdict = session.verdict_for(scenario, scenario.cells[0])
+    session.close()
+    assert verdict.status is Status.ERROR
+    assert "PodSecurity" in verdict.detail
+    assert len(cluster.deleted_runs) == 1
+
+
+def test_sigterm_becomes_keyboard_interrupt_and_is_restored() -> None:
+    from harness.live import LiveSession
+
+    before = signal.getsignal(signal.SIGTERM)
+    session = LiveSession(cluster_factory=FakeCluster, out=io.StringIO())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts this at once
+    finally:
+        session.close()
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_from_pytest_config_reads_netpol_options() -> None:
+    from harness.live import LiveSession
+
+    values = {
+        "netpol_kubeconfig": "/tmp/kc",
+        "netpol_context": "kind-x",
+        "netpol_keep": True,
+        "netpol_concurrency": "4",
+        "netpol_connect_timeout": "500ms",
+        "netpol_convergence": "10s",
+        "netpol_client_image": "registry.local/curl:1",
+    }
+
+    class Option:
+        testrunuid = "abc"
+
+    class Config:
+        option = Option()
+
+        def getoption(self, name: str, default: Any = None) -> Any:
+            return values.get(name, default)
+
+        def getini(self, name: str) -> Any:
+            return ""
+
+    session = LiveSession.from_pytest_config(Config(), install_signal_handler=False)
+    try:
+        assert session.kubeconfig == "/tmp/kc"
+        assert session.context == "kind-x"
+        assert session.keep is True
+        assert session.settings.concurrency == 4
+        assert session.settings.connect_timeout == 0.5
+        assert session.settings.convergence == 10.0
+        assert session.images.client == "registry.local/curl:1"
+        assert session.testrun_uid == "abc"
+    finally:
+        session.close()
+
+
+def test_write_reports_junit_json_and_fragments(tmp_path: Path) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    from harness.report import merge_fragments
+
+    scenario = _scenario(tmp_path)
+    junit, summary = tmp_path / "out" / "junit.xml", tmp_path / "out" / "summary.json"
+    session = _session(FakeCluster(), junit=str(junit), report_json=str(summary))
+    try:
+        session.verdict_for(scenario, scenario.cells[0])
+        assert session.write_reports() == [str(junit), str(summary)]
+        frags = tmp_path / "frags"
+        frags.mkdir()
+        [fragment] = session.write_reports(str(frags))
+    finally:
+        session.close()
+    cases = ET.parse(junit).getroot().findall("./testsuite/testcase")
+    assert [c.get("name") for c in cases] == ["web->db:5432/TCP[allow]"]
+    assert json.loads(summary.read_text())["scenarios"][0]["scenario"] == "tiny"
+    assert fragment.endswith("gw0-tiny.json")
+    assert "web-&gt;db:5432/TCP[allow]" in merge_fragments([fragment])
+
+
+def test_objects_in_existing_namespaces_are_deleted_one_by_one(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(
+        POLICY
+        + "---\n"
+        + POLICY.replace(
+            "name: db-from-web\n  namespace: shop", "name: dns-guard\n  namespace: kube-system"
+        )
+    )
+    text = SCENARIO.format(name="existing").replace(
+        "  - name: shop\n", "  - name: shop\n  - name: kube-system\n    existing: true\n"
+    )
+    path = tmp_path / "existing.netpol.yaml"
+    path.write_text(text)
+    from harness.scenario import load
+
+    scenario = load(path)
+    cluster = FakeCluster()
+    session = _session(cluster)
+    session.verdict_for(scenario, scenario.cells[0])
+    session.close()
+    deleted = [(r.kind, r.namespace, r.name) for r in cluster.deleted]
+    assert deleted == [("NetworkPolicy", "kube-system", "dns-guard")]
+    assert len(cluster.deleted_runs) == 1

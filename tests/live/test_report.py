@@ -1,0 +1,200 @@
+"""harness.report: JUnit (parsed back), fragments merge, truth tables, JSON."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from harness.model import Outcome
+from harness.model import Plan
+from harness.model import ScenarioResult
+from harness.model import Status
+from harness.model import Verdict
+from harness.report import junit_xml
+from harness.report import merge_fragments
+from harness.report import summary_json
+from harness.report import truth_tables
+from harness.report import write_fragment
+from harness.report import write_junit
+from tests.live.factory import make_plan
+
+CELLS: list[tuple[str, str, int, Any]] = [
+    ("web", "api", 80, "allow"),
+    ("web", "db", 5432, "deny"),
+    ("api", "db", 5432, "deny"),
+]
+
+
+def _result(plan: Plan, outcomes: dict[str, tuple[Status, Outcome]]) -> ScenarioResult:
+    verdicts = []
+    for p in plan.probes:
+        status, observed = outcomes.get(p.cell.key, (Status.PASS, Outcome.CONNECTED))
+        verdicts.append(
+            Verdict(
+                probe=p,
+                status=status,
+                observed=observed,
+                tries=2,
+                seconds=1.5,
+                detail="the detail",
+                explanation="np deny-db allows nothing" if status is Status.FAIL else "",
+                rerun=f"kubectl exec -n ns-r1 {p.cell.source} -c client -- curl x",
+            )
+        )
+    return ScenarioResult(plan, tuple(verdicts), seconds=3.0)
+
+
+def _mixed(name: str = "demo") -> ScenarioResult:
+    plan = make_plan(CELLS, name=name)
+    return _result(
+        plan,
+        {
+            "web->api:80/TCP": (Status.PASS, Outcome.CONNECTED),
+            "web->db:5432/TCP": (Status.FAIL, Outcome.CONNECTED),
+            "api->db:5432/TCP": (Status.ERROR, Outcome.ERROR),
+        },
+    )
+
+
+def _cases(xml_text: str) -> list[ET.Element]:
+    return ET.fromstring(xml_text).findall("./testsuite/testcase")
+
+
+def test_junit_one_case_per_cell_with_properties() -> None:
+    root = ET.fromstring(junit_xml([_mixed()]))
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["demo"]
+    assert root.get("tests") == "3"
+    assert root.get("failures") == "1"
+    assert root.get("errors") == "1"
+    cases = {c.get("name"): c for c in suites[0].findall("testcase")}
+    assert set(cases) == {
+        "api->db:5432/TCP[deny]",
+        "web->api:80/TCP[allow]",
+        "web->db:5432/TCP[deny]",
+    }
+    assert all(c.get("classname") == "netpol.demo" for c in cases.values())
+    props = {
+        p.get("name"): p.get("value")
+        for p in cases["web->db:5432/TCP[deny]"].findall("./properties/property")
+    }
+    assert props == {
+        "source": "web",
+        "destination": "db",
+        "port": "5432",
+        "protocol": "TCP",
+        "expected": "deny",
+        "observed": "connected",
+        "tries": "2",
+        "seconds": "1.5",
+        "rerun": "kubectl exec -n ns-r1 web -c client -- curl x",
+    }
+
+
+def test_junit_failure_vs_error() -> None:
+    cases = {c.get("name"): c for c in _cases(junit_xml([_mixed()]))}
+    passed = cases["web->api:80/TCP[allow]"]
+    assert passed.find("failure") is None and passed.find("error") is None
+    failed = cases["web->db:5432/TCP[deny]"]
+    failure = failed.find("failure")
+    assert failure is not None and failed.find("error") is None
+    assert "expected deny, observed connected" in (failure.get("message") or "")
+    assert "np deny-db allows nothing" in (failure.text or "")
+    assert "kubectl exec" in (failure.text or "")
+    errored = cases["api->db:5432/TCP[deny]"]
+    error = errored.find("error")
+    assert error is not None and errored.find("failure") is None
+    assert error.get("type") == "infrastructure"
+
+
+def test_junit_setup_error_is_a_failed_setup_case() -> None:
+    plan = make_plan(CELLS)
+    verdicts = tuple(
+        Verdict(p, Status.ERROR, Outcome.ERROR, 0, 0.0, detail="setup failed: x")
+        for p in plan.probes
+    )
+    result = ScenarioResult(plan, verdicts, setup_error="pods not Ready: ImagePullBackOff")
+    cases = _cases(junit_xml([result]))
+    setup = [c for c in cases if c.get("name") == "setup"]
+    assert len(setup) == 1
+    failure = setup[0].find("failure")
+    assert failure is not None
+    assert "ImagePullBackOff" in (failure.get("message") or "")
+    assert len(cases) == 1 + len(plan.probes)
+
+
+def test_write_junit_file(tmp_path: Path) -> None:
+    target = tmp_path / "reports" / "junit.xml"
+    write_junit(target, [_mixed()])
+    assert len(_cases(target.read_text())) == 3
+
+
+def test_merge_fragments_into_one_file(tmp_path: Path) -> None:
+    paths = []
+    for i, name in enumerate(["alpha", "beta", "gamma"]):
+        path = tmp_path / f"gw{i}-{name}.json"
+        write_fragment(path, _mixed(name))
+        paths.append(path)
+    root = ET.fromstring(merge_fragments(paths))
+    assert [s.get("name") for s in root.findall("testsuite")] == ["alpha", "beta", "gamma"]
+    assert root.get("tests") == "9"
+    assert root.get("failures") == "3"
+    classnames = {c.get("classname") for c in root.iter("testcase")}
+    assert classnames == {"netpol.alpha", "netpol.beta", "netpol.gamma"}
+
+
+def test_merge_deduplicates_a_scenario_written_twice(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    write_fragment(a, _mixed("same"))
+    write_fragment(b, _mixed("same"))
+    assert len(ET.fromstring(merge_fragments([a, b])).findall("testsuite")) == 1
+
+
+def test_truth_tables() -> None:
+    text = truth_tables(_mixed())
+    expected, observed, comparison = text.strip().split("\n\n")
+    assert expected.splitlines()[0] == "demo: expected"
+    header = expected.splitlines()[1]
+    assert "api:80/TCP" in header and "db:5432/TCP" in header
+    rows = {ln.split("|")[0].strip(): ln for ln in expected.splitlines()[3:]}
+    assert set(rows) == {"api", "web"}
+
+    def cells(table: str, row: str) -> list[str]:
+        line = next(ln for ln in table.splitlines()[3:] if ln.split("|")[0].strip() == row)
+        return [c.strip() for c in line.split("|")[1:]]
+
+    # columns sorted: api:80/TCP, db:5432/TCP
+    assert cells(expected, "web") == [".", "X"]
+    assert cells(expected, "api") == ["", "X"]
+    assert cells(observed, "web") == [".", "."]
+    assert cells(observed, "api") == ["", "!"]
+    assert cells(comparison, "web") == [".", "X"]
+    assert cells(comparison, "api") == ["", "!"]
+
+
+def test_summary_json_has_every_field() -> None:
+    doc = json.loads(summary_json([_mixed()]))
+    scenario = doc["scenarios"][0]
+    assert scenario["scenario"] == "demo"
+    assert scenario["counts"] == {"pass": 1, "fail": 1, "error": 1}
+    cell = next(c for c in scenario["cells"] if c["cell"] == "web->db:5432/TCP")
+    for key in (
+        "id",
+        "source",
+        "destination",
+        "port",
+        "protocol",
+        "expected",
+        "observed",
+        "status",
+        "tries",
+        "seconds",
+        "detail",
+        "explanation",
+        "rerun",
+    ):
+        assert key in cell
+    assert cell["status"] == "fail"
+    assert "token" not in json.dumps(doc).lower()
