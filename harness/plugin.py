@@ -207,8 +207,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "xdist_group(name): run all tests of the group on one xdist worker"
     )
-    config.stash[OPTIONS_KEY] = resolve_options(config)
+    options = resolve_options(config)
+    config.stash[OPTIONS_KEY] = options
     config.stash[_NAMES_KEY] = {}
+    if not options.static and (options.junit or options.report_json or cluster_configured(options)):
+        from harness.plugin_reports import Reporter
+
+        def live_results() -> list[Any]:
+            session = config.stash.get(LIVE_KEY, None)
+            results = getattr(session, "results", None)
+            return list(results()) if callable(results) else []
+
+        reporter = Reporter(
+            config, junit=options.junit, report_json=options.report_json, results=live_results
+        )
+        config.pluginmanager.register(reporter, "netpol-reporter")
 
 
 def options_of(config: pytest.Config) -> NetpolOptions:
@@ -333,6 +346,7 @@ class CellItem(pytest.Item):
         self.scenario = scenario
         self.cell = cell
         self.verdict: Verdict | None = None
+        self.user_properties.append(("scenario", scenario.name))
         self.user_properties.append(("expect", cell.expect))
         self.user_properties.append(("cell", cell.key))
 

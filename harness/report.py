@@ -102,7 +102,7 @@ def summary_json(results: Iterable[ScenarioResult]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
-def _atomic_write(path: str | os.PathLike[str], text: str) -> None:
+def atomic_write(path: str | os.PathLike[str], text: str) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
@@ -116,7 +116,7 @@ def _atomic_write(path: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json(path: str | os.PathLike[str], results: Iterable[ScenarioResult]) -> None:
-    _atomic_write(path, summary_json(results))
+    atomic_write(path, summary_json(results))
 
 
 # ------------------------------------------------------------------ JUnit
@@ -208,12 +208,12 @@ def junit_xml(results: Iterable[ScenarioResult]) -> str:
 
 
 def write_junit(path: str | os.PathLike[str], results: Iterable[ScenarioResult]) -> None:
-    _atomic_write(path, junit_xml(results))
+    atomic_write(path, junit_xml(results))
 
 
 def write_fragment(path: str | os.PathLike[str], result: ScenarioResult) -> None:
     """Write one scenario's summary as a JSON fragment (one per scenario per worker)."""
-    _atomic_write(path, json.dumps(summarize(result), sort_keys=True) + "\n")
+    atomic_write(path, json.dumps(summarize(result), sort_keys=True) + "\n")
 
 
 def read_fragments(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
@@ -288,3 +288,17 @@ def truth_tables(summary_or_result: Mapping[str, Any] | ScenarioResult) -> str:
         _grid(rows, cols, compare, f"{name}: comparison"),
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def counts_line(summary: Mapping[str, Any]) -> str:
+    """One line per scenario: cells, passes, failures, errors and time."""
+    cells = list(summary.get("cells", []))
+    counts = {s.value: 0 for s in Status}
+    for c in cells:
+        counts[str(c["status"])] = counts.get(str(c["status"]), 0) + 1
+    tries = max((int(c.get("tries", 0)) for c in cells), default=0)
+    return (
+        f"{summary['scenario']}: {len(cells)} cells, {counts['pass']} passed, "
+        f"{counts['fail']} failed, {counts['error']} errors; "
+        f"at most {tries} tries; {float(summary.get('seconds', 0.0)):.1f}s"
+    )

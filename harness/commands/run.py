@@ -1,7 +1,8 @@
 """`netpol-harness run`: run scenarios with pytest and this plugin.
 
 A convenience over ``pytest``: ``netpol-harness run scenarios/ -n 2`` is the same as
-``pytest scenarios/ -n 2`` (the plugin is registered by its entry point); everything after the paths is passed to pytest.
+``pytest scenarios/ -n 2`` (the plugin is registered by its entry point); everything
+after the paths is passed to pytest.
 """
 
 from __future__ import annotations

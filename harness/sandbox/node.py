@@ -182,7 +182,14 @@ while [ "$n" -gt 0 ]; do
   set -- "$@" "$a"
 done
 [ -n "$conf" ] || conf=$NPH_PRIV/default.conf
-/bin/sed -e '/^[[:space:]]*user[[:space:]]/d' "$conf" > "$NPH_PRIV/nginx.conf" || exit 1
+# nginx-light has no stream module: the node itself answers the container's declared UDP
+# ports, so a top-level `stream {{ ... }}` block is dropped here.
+/usr/bin/awk '
+  !skip && /^[[:space:]]*stream[[:space:]]*[{{]/ {{ skip = 1; depth = 0 }}
+  skip {{ depth += gsub(/[{{]/, "{{") - gsub(/[}}]/, "}}"); if (depth <= 0) skip = 0; next }}
+  /^[[:space:]]*user[[:space:]]/ {{ next }}
+  {{ print }}
+' "$conf" > "$NPH_PRIV/nginx.conf" || exit 1
 exec {NGINX} -p "$NPH_PRIV/" -e "$NPH_PRIV/error.log" -c "$NPH_PRIV/nginx.conf" "$@"
 """
 
@@ -550,7 +557,7 @@ class Node:
                 stdout=out,
                 stderr=out,
                 start_new_session=True,
-                env=self._env(rec.name, "/var/lib/nginx/bin"),
+                env=self._env(rec.name, "/var/lib/nginx/bin", c.get("env")),
             )
         cont.proc = proc
         cont.started = time.monotonic()
@@ -577,8 +584,10 @@ class Node:
                 continue
             if proc.returncode is not None or nsx.start_time(proc.pid) is None:
                 return False
+            if not cont.tcp_ports:
+                continue  # nothing declared to listen on (UDP is answered by the node)
             listening = nsx.tcp_listening_ports(proc.pid)
-            if set(cont.tcp_ports) <= listening and (cont.tcp_ports or listening):
+            if set(cont.tcp_ports) <= listening:
                 continue
             if listening and time.monotonic() - cont.started > READY_GRACE:
                 continue  # a command that listens elsewhere than it declared
@@ -631,8 +640,17 @@ class Node:
                     self._mntns[namespace] = path
         return path
 
-    def _env(self, hostname: str, path: str) -> dict[str, str]:
-        return {"PATH": path, "HOME": "/root", "HOSTNAME": hostname, "LANG": "C.UTF-8"}
+    def _env(
+        self, hostname: str, path: str, declared: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, str]:
+        """A container's environment: the basics, then its declared ``env`` (plain values)."""
+        env = {"PATH": path, "HOME": "/root", "HOSTNAME": hostname, "LANG": "C.UTF-8"}
+        for item in declared or ():
+            name = item.get("name")
+            if isinstance(name, str) and name and "valueFrom" not in item:
+                env[name] = str(item.get("value", ""))
+        env["PATH"] = path  # the image's tools, whatever the pod says
+        return env
 
     def _resolv_for(self, namespace: str) -> Path:
         path = self._resolv.get(namespace)
