@@ -76,6 +76,7 @@ class NetpolOptions:
     connect_timeout: float | None = None
     convergence: float | None = None
     preflight: bool = True
+    image_pull_secret: tuple[str, ...] = ()
 
     @property
     def images(self) -> Images:
@@ -92,6 +93,9 @@ class NetpolOptions:
 
 
 OPTIONS_KEY = pytest.StashKey[NetpolOptions]()
+#: "passed" once the preflight passed in this process (or, for a worker, on its controller).
+PREFLIGHT_KEY = pytest.StashKey[str]()
+_PREFLIGHT_WORKERINPUT = "netpol_preflight"
 LIVE_KEY = pytest.StashKey[LiveSession]()
 _NAMES_KEY = pytest.StashKey[dict[str, str]]()
 
@@ -110,7 +114,16 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("connect-timeout", "duration", "DURATION", "override settings.connectTimeout"),
     ("convergence", "duration", "DURATION", "override settings.convergence"),
     ("no-preflight", "bool", "", "skip the cluster preflight checks"),
+    (
+        "image-pull-secret",
+        "list",
+        "NAME",
+        "imagePullSecrets of the probe pods (repeatable or a comma list; each Secret must "
+        "exist in the probe pods' namespaces)",
+    ),
 )
+
+_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 def _dest(name: str) -> str:
@@ -126,6 +139,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 f"--netpol-{name}", action="store_true", default=None, dest=dest, help=help_text
             )
             parser.addini(dest, help_text, type="bool", default=False)
+        elif kind == "list":
+            group.addoption(
+                f"--netpol-{name}",
+                action="append",
+                default=None,
+                dest=dest,
+                metavar=metavar,
+                help=help_text,
+            )
+            parser.addini(dest, help_text, type="string", default="")
         else:
             group.addoption(
                 f"--netpol-{name}", default=None, dest=dest, metavar=metavar, help=help_text
@@ -150,6 +173,9 @@ def resolve_options(config: pytest.Config) -> NetpolOptions:
         key = name.replace("-", "_")
         if kind == "bool":
             values[key] = bool(value)
+            continue
+        if kind == "list":
+            values[key] = _names(value, origin)
             continue
         text = str(value).strip() if value is not None else ""
         if not text:
@@ -197,6 +223,25 @@ def resolve_options(config: pytest.Config) -> NetpolOptions:
     return options
 
 
+def _names(value: Any, origin: str) -> tuple[str, ...]:
+    """A repeatable option or a comma list (ini) as a tuple of Kubernetes object names."""
+    parts = value if isinstance(value, list) else [value or ""]
+    names: list[str] = []
+    for part in parts:
+        for name in str(part).split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if not _SECRET_NAME.match(name):
+                raise pytest.UsageError(
+                    f"{origin} {name!r} is not a Secret name (fix: lowercase letters, digits, "
+                    "'-' and '.', e.g. regcred)"
+                )
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
 def _example(name: str, origin: str, value: str) -> str:
     if origin.endswith("(ini)"):
         return f"{_dest(name)} = {value}"
@@ -234,7 +279,8 @@ def pytest_report_header(config: pytest.Config) -> str:
         return "netpol: static predictions (no cluster)"
     if cluster_configured(options):
         where = options.kubeconfig or os.environ.get("KUBECONFIG") or "default"
-        return f"netpol: live, kubeconfig {where}"
+        mode = "live in place (existing workloads, nothing applied)" if options.in_place else "live"
+        return f"netpol: {mode}, kubeconfig {where}"
     return "netpol: no cluster configured (cells will be skipped)"
 
 
@@ -295,6 +341,16 @@ class ScenarioFile(pytest.File):
                 "scenario names must be unique: rename one",
             )
         names[scenario.name] = shown
+        if options_of(self.config).in_place and not scenario.in_place:
+            first = scenario.workloads[0].source if scenario.workloads else None
+            raise ScenarioError(
+                shown,
+                first.line if first else None,
+                f"scenario {scenario.name!r} deploys probe workloads (labels:), but "
+                "--netpol-in-place creates and applies nothing",
+                "run it without --netpol-in-place, or pick existing pods with selector: "
+                "in existing namespaces (docs/staging.md)",
+            )
         self.scenario = scenario
         for cell in scenario.cells:
             item: CellItem = CellItem.from_parent(
@@ -355,10 +411,16 @@ class CellItem(pytest.Item):
         return self.path, line, f"{self.scenario.name}::{self.name}"
 
     def rerun_command(self) -> str:
-        return f"pytest '{self.nodeid}'"
+        """The pytest command, from the directory pytest was started in, that reruns this cell."""
+        return f"pytest '{_shown(self.config, self.path)}::{self.name}'"
 
     def setup(self) -> None:
         options = options_of(self.config)
+        if self.scenario.in_place and not options.in_place:
+            _skip(
+                "in-place scenario (existing pods, selector:): run it with --netpol-in-place "
+                "against the cluster that runs them (docs/staging.md)"
+            )
         if options.static:
             return
         if not cluster_configured(options):
@@ -456,6 +518,7 @@ def _live_session(config: pytest.Config, options: NetpolOptions) -> LiveSession:
     session = config.stash.get(LIVE_KEY, None)
     if session is not None:
         return session
+    ensure_preflight(config, options)
     try:
         live: ModuleType = importlib.import_module("harness.live")
     except ModuleNotFoundError as exc:
@@ -476,3 +539,111 @@ def _live_session(config: pytest.Config, options: NetpolOptions) -> LiveSession:
 def _skip(message: str) -> NoReturn:
     """Skip the current item, reported at the item's location (not this file's)."""
     raise pytest.skip.Exception(message, _use_item_location=True)
+
+
+# ---------------------------------------------------------------- preflight
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Check the cluster once, before anything runs, when this is a live run of scenarios.
+
+    On the controller (or without xdist) only: workers learn the result through
+    ``workerinput``, so a failing preflight stops the run with ONE message.
+    """
+    config = session.config
+    if getattr(config, "workerinput", None) is not None:
+        return
+    options = options_of(config)
+    if not _live_run(config, options) or not _mentions_scenarios(config):
+        return
+    ensure_preflight(config, options)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: tell the workers the preflight already passed."""
+    if node.config.stash.get(PREFLIGHT_KEY, "") == "passed":
+        node.workerinput[_PREFLIGHT_WORKERINPUT] = "passed"
+
+
+def _live_run(config: pytest.Config, options: NetpolOptions) -> bool:
+    return (
+        options.preflight
+        and not options.static
+        and not config.option.collectonly
+        and cluster_configured(options)
+    )
+
+
+def _mentions_scenarios(config: pytest.Config, limit: int = 20000) -> bool:
+    """Whether the paths pytest was given hold a scenario file (bounded directory walk)."""
+    seen = 0
+    for arg in config.args or [str(config.rootpath)]:
+        path = Path(str(arg).split("::", 1)[0])
+        if not path.is_absolute():
+            path = config.invocation_params.dir / path
+        if path.is_file():
+            if path.name.endswith(SUFFIX):
+                return True
+            continue
+        for _root, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS]
+            if any(f.endswith(SUFFIX) for f in files):
+                return True
+            seen += len(files)
+            if seen > limit:
+                return True  # a huge tree: assume it may hold scenarios
+    return False
+
+
+_SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
+
+
+def ensure_preflight(config: pytest.Config, options: NetpolOptions) -> None:
+    """Run the preflight once per process (unless skipped or already passed); stop on failure."""
+    if not options.preflight or options.static:
+        return
+    workerinput = getattr(config, "workerinput", None) or {}
+    if workerinput.get(_PREFLIGHT_WORKERINPUT) == "passed":
+        return
+    if config.stash.get(PREFLIGHT_KEY, ""):
+        return
+    config.stash[PREFLIGHT_KEY] = "running"
+    from harness import preflight
+
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+
+    def show(result: Any) -> None:
+        if terminal is not None and result.status != "ok":
+            terminal.write_line(f"netpol preflight: {result.line}")
+
+    try:
+        from harness.cluster import Cluster
+
+        cluster = Cluster(kubeconfig=options.kubeconfig, context=options.context, retry_attempts=3)
+        settings = preflight.PreflightSettings(
+            mode="in-place" if options.in_place else "hermetic",
+            canary=not options.in_place,  # in place may not create namespaces
+            images=options.images,
+            pull_secrets=options.image_pull_secret,
+        )
+        report = preflight.Preflight(cluster, settings, on_result=show).run()
+    except HarnessError as exc:
+        config.stash[PREFLIGHT_KEY] = "failed"
+        pytest.exit(
+            f"netpol: the cluster preflight could not run: {exc}\n{_NO_PREFLIGHT}",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+    if not report.ok:
+        config.stash[PREFLIGHT_KEY] = "failed"
+        pytest.exit(
+            f"netpol: {report.summary()}\n{_NO_PREFLIGHT}",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+    config.stash[PREFLIGHT_KEY] = "passed"
+    if terminal is not None:
+        passed = sum(1 for r in report.results if r.status == "ok")
+        terminal.write_line(f"netpol preflight: {passed} checks passed on {report.server}")
+
+
+_NO_PREFLIGHT = "(no cell was run; fix the cluster, or skip this check with --netpol-no-preflight)"
