@@ -39,6 +39,7 @@ from urllib.parse import quote
 import tenacity
 import urllib3
 import websocket
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -103,6 +104,7 @@ _KINDS: dict[tuple[str, str], Kind] = {
         Kind("apps/v1", "Deployment", "deployments", True),
         Kind("apps/v1", "DaemonSet", "daemonsets", True),
         Kind("apps/v1", "StatefulSet", "statefulsets", True),
+        Kind("apps/v1", "ReplicaSet", "replicasets", True),
     )
 }
 
@@ -287,6 +289,21 @@ class Cluster:
             raise ConfigError(
                 f"cannot read kubeconfig {path or default}: {exc.strerror} "
                 "(fix: pass --netpol-kubeconfig PATH)"
+            ) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            raise ConfigError(
+                f"{path or default}{line}: the kubeconfig is not valid YAML ({problem}) "
+                "(fix: pass the kubeconfig file kind/kubectl wrote, e.g. --netpol-kubeconfig "
+                "~/.kube/config)"
+            ) from None
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            # The client expects mappings where the file has lists or scalars.
+            raise ConfigError(
+                f"{path or default}: not a kubeconfig ({type(exc).__name__}: "
+                f"{_scrub(str(exc))}) (fix: pass the kubeconfig file kind/kubectl wrote)"
             ) from None
         host = str(cfg.host or "")
         if re.match(r"^https?://(127\.|localhost|\[::1\])", host):
@@ -702,6 +719,129 @@ class Cluster:
         code = exit_code_from_status(status, what)
         return ExecResult(stdout, stderr, code)
 
+    # ------------------------------------------------------- preflight & checks
+
+    @property
+    def server(self) -> str:
+        """The API server URL (never credentials)."""
+        return str(self._config.host or "")
+
+    def version(self, timeout: float = 10.0) -> dict[str, Any]:
+        """GET /version once (no retries: the preflight wants a quick, honest answer)."""
+        what = f"GET {self.server}/version"
+        api = self._api()
+        try:
+            m, url, hdrs, data, post = api.param_serialize(
+                method="GET",
+                resource_path="/version",
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            resp = api.call_api(m, url, hdrs, data, post, _request_timeout=timeout)
+            raw = resp.read()
+        except ApiException as exc:
+            raise translate(exc, what) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ClusterError(f"{what}: {type(exc).__name__}: {_scrub(str(exc))}") from None
+        status = int(resp.status)
+        if status >= 400:
+            raise error_from_status(status, _status_message(raw), what=what)
+        try:
+            doc = json.loads(raw or b"{}")
+        except ValueError:
+            raise ClusterError(f"{what}: the server did not answer JSON") from None
+        return doc if isinstance(doc, dict) else {}
+
+    def can_i(
+        self,
+        verb: str,
+        group: str,
+        resource: str,
+        *,
+        subresource: str = "",
+        namespace: str = "",
+    ) -> tuple[bool, str]:
+        """Ask the API server (SelfSubjectAccessReview): (allowed, reason)."""
+        attrs: dict[str, str] = {"verb": verb, "group": group, "resource": resource}
+        if subresource:
+            attrs["subresource"] = subresource
+        if namespace:
+            attrs["namespace"] = namespace
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attrs},
+        }
+        doc = self._retrying(
+            lambda: self._request(
+                "POST",
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                body=body,
+                what="create selfsubjectaccessreviews",
+            )
+        )
+        status = doc.get("status") or {}
+        return bool(status.get("allowed")), str(status.get("reason") or "")
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        return self.get("v1", "Pod", name, namespace)
+
+    def add_ephemeral_container(
+        self, namespace: str, pod: str, container: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Add one ephemeral container to a pod (strategic merge patch, merged by name)."""
+        path = (
+            f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/"
+            f"{quote(pod, safe='')}/ephemeralcontainers"
+        )
+        patch = {"spec": {"ephemeralContainers": [dict(container)]}}
+        return self._request(
+            "PATCH",
+            path,
+            body=patch,
+            content_type="application/strategic-merge-patch+json",
+            what=f"add ephemeral container {container.get('name')} to {namespace}/{pod}",
+        )
+
+    # ------------------------------------------------------- ephemeral containers (in place)
+
+    def wait_ephemeral_running(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        timeout: float = 120.0,
+        interval: float = 0.5,
+    ) -> dict[str, Any]:
+        """Wait until the pod's ephemeral ``container`` runs; returns the pod.
+
+        Raises PodNotReady when it terminated, waits on a reason that never heals,
+        or is not running within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        state: dict[str, Any] = {}
+        while True:
+            current = self.get("v1", "Pod", pod, namespace)
+            statuses = (current.get("status") or {}).get("ephemeralContainerStatuses") or []
+            status = next((s for s in statuses if s.get("name") == container), None)
+            state = (status or {}).get("state") or {}
+            if "running" in state:
+                return current
+            if "terminated" in state:
+                term = state["terminated"] or {}
+                raise PodNotReady(
+                    f"ephemeral container {container} in {namespace}/{pod} terminated "
+                    f"({term.get('reason', '')} exit {term.get('exitCode', '?')})"
+                )
+            reason = ((state.get("waiting") or {}).get("reason")) or ""
+            if reason in FATAL_WAITING or time.monotonic() >= deadline:
+                why = f"waiting: {reason}" if reason else "no status yet"
+                raise PodNotReady(
+                    f"ephemeral container {container} in {namespace}/{pod} is not running "
+                    f"after {timeout:g}s ({why})"
+                )
+            time.sleep(interval)
+
     # ------------------------------------------------------- cleanup
 
     def delete_namespaces(
@@ -815,8 +955,20 @@ def _waiting(pod: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
+#: Pull errors (in the waiting message) that say the image does not exist: waiting cannot help.
+_MISSING_IMAGE = re.compile(
+    r"code = NotFound|manifest unknown|repository does not exist|: not found", re.IGNORECASE
+)
+
+
 def fatal_reasons(pod: Mapping[str, Any]) -> list[str]:
-    return [f"{c}: {r}" for c, r, _ in _waiting(pod) if r in FATAL_WAITING]
+    out = []
+    for container, reason, message in _waiting(pod):
+        if reason in FATAL_WAITING:
+            out.append(f"{container}: {reason}")
+        elif reason in ("ErrImagePull", "ImagePullBackOff") and _MISSING_IMAGE.search(message):
+            out.append(f"{container}: {reason} (the image does not exist)")
+    return out
 
 
 def _unready_containers(pod: Mapping[str, Any] | None) -> list[str]:

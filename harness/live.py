@@ -34,8 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from datetime import datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
+from typing import cast
 
 from harness.errors import ClusterError
 from harness.errors import HarnessError
@@ -55,6 +57,10 @@ from harness.runner import Recorder
 from harness.runner import Runner
 from harness.runner import RunSettings
 
+if TYPE_CHECKING:
+    from harness.inplace import InPlace
+    from harness.inplace import InPlaceFacade
+
 ClusterFactory = Callable[[], Any]
 
 
@@ -69,11 +75,13 @@ class LiveSession:
         junit: str | None = None,
         report_json: str | None = None,
         keep: bool = False,
-        concurrency: int = 16,
+        in_place: bool = False,
+        concurrency: int = 32,
         connect_timeout: float | None = None,
         convergence: float | None = None,
         client_image: str | None = None,
         server_image: str | None = None,
+        image_pull_secrets: tuple[str, ...] = (),
         testrun_uid: str | None = None,
         worker_id: str = "master",
         settings: RunSettings | None = None,
@@ -87,10 +95,13 @@ class LiveSession:
         self.junit = junit
         self.report_json = report_json
         self.keep = keep
+        self.in_place = in_place
+        self._in_place_runner: InPlace | None = None
         self.images = Images(
             client=client_image or DEFAULT_IMAGES.client,
             server=server_image or DEFAULT_IMAGES.server,
         )
+        self.image_pull_secrets = tuple(image_pull_secrets)
         base = settings or RunSettings()
         self.settings = RunSettings(
             **{
@@ -142,11 +153,13 @@ class LiveSession:
             "junit": opt("netpol_junit"),
             "report_json": opt("netpol_report_json"),
             "keep": bool(opt("netpol_keep")),
-            "concurrency": int(opt("netpol_concurrency") or 16),
+            "in_place": bool(opt("netpol_in_place")),
+            "concurrency": int(opt("netpol_concurrency") or 32),
             "connect_timeout": _seconds(opt("netpol_connect_timeout")),
             "convergence": _seconds(opt("netpol_convergence")),
             "client_image": opt("netpol_client_image"),
             "server_image": opt("netpol_server_image"),
+            "image_pull_secrets": _secret_names(opt("netpol_image_pull_secret")),
             "testrun_uid": workerinput.get("testrunuid")
             or getattr(config.option, "testrunuid", None),
             "worker_id": workerinput.get("workerid", "master"),
@@ -181,9 +194,19 @@ class LiveSession:
 
     def plan(self, scenario: Scenario) -> Plan:
         from harness.plan import build
+        from harness.plan import build_in_place
 
+        if scenario.in_place:
+            # The sources and targets are real pods, chosen when the scenario runs.
+            return build_in_place(scenario, self.run_id_for(scenario))
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return build(scenario, self.run_id_for(scenario), images=self.images, created=created)
+        return build(
+            scenario,
+            self.run_id_for(scenario),
+            images=self.images,
+            created=created,
+            pull_secrets=self.image_pull_secrets,
+        )
 
     # ------------------------------------------------------------ verdicts
 
@@ -202,8 +225,12 @@ class LiveSession:
             recorder = Recorder()
             self._recorders[scenario.name] = recorder
             try:
-                runner = Runner(self.cluster, self.settings, recorder=recorder)
-                result = runner.run(plan)
+                self._check_mode(scenario)
+                if scenario.in_place:
+                    result = self._in_place().run(scenario, plan.run_id, recorder)
+                else:
+                    runner = Runner(self.cluster, self.settings, recorder=recorder)
+                    result = runner.run(plan)
             except HarnessError as exc:
                 result = _failed(plan, str(exc))
             finally:
@@ -211,6 +238,33 @@ class LiveSession:
                     self._schedule_cleanup(plan.run_id, recorder, plan)
             self._results[scenario.name] = result
             return result
+
+    def _check_mode(self, scenario: Scenario) -> None:
+        if scenario.in_place and not self.in_place:
+            raise HarnessError(
+                f"{scenario.path}: scenario {scenario.name!r} probes existing workloads "
+                "(selector:) (fix: run it with --netpol-in-place)"
+            )
+        if self.in_place and not scenario.in_place:
+            raise HarnessError(
+                f"{scenario.path}: scenario {scenario.name!r} deploys probe workloads "
+                "(labels:) but --netpol-in-place creates nothing (fix: run it without "
+                "--netpol-in-place, or pick existing pods with selector:)"
+            )
+
+    def _in_place(self) -> InPlace:
+        """The in-place runner (one per session: ephemeral containers are reused)."""
+        from harness.inplace import InPlace
+        from harness.plan import run_id_from
+
+        if self._in_place_runner is None:
+            self._in_place_runner = InPlace(
+                cast("InPlaceFacade", self.cluster),
+                self.settings,
+                session_id=run_id_from(self.testrun_uid, self.worker_id),
+                images=self.images,
+            )
+        return self._in_place_runner
 
     def verdict_for(self, scenario: Scenario, cell: Cell) -> Verdict:
         """The Verdict of one cell (the first call for a scenario runs all of it)."""
@@ -318,11 +372,16 @@ class LiveSession:
                         print(f"  {command}", file=self.out)
                 return
             problems: list[str] = []
-            for future in self._deleting:
-                try:
-                    problems.extend(future.result(timeout=self.delete_timeout + 30))
-                except Exception as exc:  # report, never raise from cleanup
-                    problems.append(f"{type(exc).__name__}: {exc}")
+            # A SIGTERM now (CI cancelling twice) must not cut the bounded cleanup short.
+            unshield = _shield_sigterm(self.out)
+            try:
+                for future in self._deleting:
+                    try:
+                        problems.extend(future.result(timeout=self.delete_timeout + 30))
+                    except Exception as exc:  # report, never raise from cleanup
+                        problems.append(f"{type(exc).__name__}: {exc}")
+            finally:
+                unshield()
             if problems:
                 print("netpol: cleanup incomplete:", file=self.out)
                 for line in problems[:20]:
@@ -356,12 +415,67 @@ class LiveSession:
         self._previous_sigterm = None
 
 
+def interrupt_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread; returns the undo.
+
+    pytest turns KeyboardInterrupt into an orderly stop (sessionfinish, unconfigure,
+    ``config.add_cleanup`` callbacks, ``finally`` blocks), so a SIGTERM now cleans up like
+    Ctrl-C does. A no-op (whose undo is a no-op) outside the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except (ValueError, OSError):
+        return lambda: None
+
+    def undo() -> None:
+        if threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signal.SIGTERM, previous)
+
+    return undo
+
+
+def _shield_sigterm(out: TextIO) -> Callable[[], None]:
+    """Ignore SIGTERM (saying so once) until the returned undo runs; main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    said: list[bool] = []
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        if not said:
+            said.append(True)
+            print("netpol: SIGTERM during cleanup: finishing the cleanup first", file=out)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except (ValueError, OSError):
+        return lambda: None
+
+    def undo() -> None:
+        with contextlib.suppress(ValueError, OSError, TypeError):
+            signal.signal(signal.SIGTERM, previous)
+
+    return undo
+
+
 def _failed(plan: Plan, message: str) -> ScenarioResult:
     verdicts = tuple(
         Verdict(p, Status.ERROR, Outcome.ERROR, 0, 0.0, detail=f"setup failed: {message}")
         for p in plan.probes
     )
     return ScenarioResult(plan, verdicts, setup_error=message)
+
+
+def _secret_names(value: Any) -> tuple[str, ...]:
+    """--netpol-image-pull-secret (a list) or its ini twin (a comma list) as names."""
+    parts = value if isinstance(value, list | tuple) else [value or ""]
+    return tuple(n.strip() for part in parts for n in str(part).split(",") if n.strip())
 
 
 def _seconds(value: Any) -> float | None:
@@ -384,11 +498,13 @@ def open_session(config: Any, options: Any) -> LiveSession:
         junit=options.junit,
         report_json=options.report_json,
         keep=options.keep,
+        in_place=options.in_place,
         concurrency=options.concurrency,
         connect_timeout=options.connect_timeout,
         convergence=options.convergence,
         client_image=options.client_image,
         server_image=options.server_image,
+        image_pull_secrets=tuple(getattr(options, "image_pull_secret", ()) or ()),
         testrun_uid=workerinput.get("testrunuid") or getattr(config.option, "testrunuid", None),
         worker_id=workerinput.get("workerid", "master"),
     )

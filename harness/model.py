@@ -71,7 +71,12 @@ class Namespace:
 
 @dataclass(frozen=True)
 class Workload:
-    """A probe workload: one pod the harness deploys (or, in place, an existing one)."""
+    """A probe workload: one pod the harness deploys (or, in place, an existing one).
+
+    ``selector`` is set for in-place workloads only (existing pods picked by
+    label in an existing namespace); ``labels`` then equals the selector (every
+    selected pod carries at least those labels).
+    """
 
     name: str
     namespace: str
@@ -79,6 +84,12 @@ class Workload:
     ports: tuple[Port, ...] = ()
     role: Role = "both"
     source: Source | None = None
+    selector: Mapping[str, str] = field(default_factory=dict)
+    service: str | None = None  # in place: the real Service name for svc: cells
+
+    @property
+    def in_place(self) -> bool:
+        return bool(self.selector)
 
     @property
     def is_client(self) -> bool:
@@ -166,6 +177,11 @@ class Scenario:
     cells: tuple[Cell, ...]  # sorted by Cell.key, defaults expanded
     settings: Settings = Settings()
     description: str = ""
+
+    @property
+    def in_place(self) -> bool:
+        """Whether the scenario probes existing workloads (``--netpol-in-place``)."""
+        return any(w.in_place for w in self.workloads)
 
     def workload(self, name: str) -> Workload:
         for w in self.workloads:

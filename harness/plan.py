@@ -6,7 +6,9 @@ rewritten to the suffixed names (``metadata.namespace`` and
 ``kubernetes.io/metadata.name`` in namespace selectors). Namespaces marked
 ``existing`` keep their names and are never created or deleted.
 
-Probe pods satisfy the Pod Security "restricted" profile.
+Probe pods satisfy the Pod Security "restricted" profile, and the namespaces the
+harness creates enforce it (label ``pod-security.kubernetes.io/enforce: restricted``
+unless the scenario labels the namespace itself, or ``build(pod_security=None)``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import copy
 import hashlib
 import re
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from harness.images import DEFAULT_IMAGES
@@ -28,6 +31,7 @@ from harness.model import WORKLOAD_LABEL
 from harness.model import Cell
 from harness.model import ManifestDoc
 from harness.model import Plan
+from harness.model import PodRef
 from harness.model import Port
 from harness.model import Probe
 from harness.model import ProbeKind
@@ -42,6 +46,23 @@ CLUSTER_DOMAIN = "cluster.local"
 DNS_HOST = f"kube-dns.kube-system.svc.{CLUSTER_DOMAIN}"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 NGINX_CONF_ENV = "NETPOL_NGINX_CONF"
+#: The Pod Security admission label the created namespaces carry.
+POD_SECURITY_LABEL = "pod-security.kubernetes.io/enforce"
+
+#: In place: how long the ephemeral probe container lives (seconds). Kubernetes cannot
+#: remove an ephemeral container; its command exits after this and it stays "terminated".
+EPHEMERAL_LIFETIME = 3600
+#: In place: controller-specific labels NOT copied onto a fallback probe pod (a
+#: ReplicaSet/StatefulSet/DaemonSet selector carries them: copying would invite adoption).
+CONTROLLER_LABELS = frozenset(
+    {
+        "pod-template-hash",
+        "controller-revision-hash",
+        "pod-template-generation",
+        "statefulset.kubernetes.io/pod-name",
+        "apps.kubernetes.io/pod-index",
+    }
+)
 
 CLIENT_COMMAND = (
     "sh",
@@ -74,8 +95,17 @@ def build(
     *,
     images: Images = DEFAULT_IMAGES,
     created: str,
+    pull_secrets: Sequence[str] = (),
+    pod_security: str | None = "restricted",
 ) -> Plan:
-    """The plan of one run of ``scenario``; ``created`` is the RFC 3339 creation time."""
+    """The plan of one run of ``scenario``; ``created`` is the RFC 3339 creation time.
+
+    ``pod_security``: the Pod Security level the created namespaces enforce (label
+    ``pod-security.kubernetes.io/enforce``; None: no label; a scenario's own label wins).
+
+    ``pull_secrets``: Secret names for the probe pods' ``imagePullSecrets`` (a private
+    registry or mirror); each must exist in every namespace the pods run in.
+    """
     if not RUN_ID.match(run_id):
         raise ValueError(f"run id {run_id!r} must match [a-z0-9]{{1,8}}")
     namespace_map = {
@@ -92,14 +122,21 @@ def build(
             "kind": "Namespace",
             "metadata": {
                 "name": namespace_map[ns.name],
-                "labels": {**ns.labels, **common},
+                "labels": {
+                    **({POD_SECURITY_LABEL: pod_security} if pod_security else {}),
+                    **ns.labels,
+                    **common,
+                },
                 "annotations": {CREATED_ANNOTATION: created},
             },
         }
         for ns in scenario.namespaces
         if not ns.existing
     )
-    pods = tuple(_pod(w, namespace_map[w.namespace], common, images) for w in scenario.workloads)
+    pods = tuple(
+        _pod(w, namespace_map[w.namespace], common, images, pull_secrets)
+        for w in scenario.workloads
+    )
     services = tuple(
         _service(w, namespace_map[w.namespace], common)
         for w in scenario.workloads
@@ -181,7 +218,13 @@ def _security_context() -> dict[str, Any]:
 _RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
 
 
-def _pod(w: Workload, namespace: str, common: Mapping[str, str], images: Images) -> dict[str, Any]:
+def _pod(
+    w: Workload,
+    namespace: str,
+    common: Mapping[str, str],
+    images: Images,
+    pull_secrets: Sequence[str] = (),
+) -> dict[str, Any]:
     containers: list[dict[str, Any]] = []
     if w.is_server:
         server: dict[str, Any] = {
@@ -226,6 +269,16 @@ def _pod(w: Workload, namespace: str, common: Mapping[str, str], images: Images)
     }
     if w.is_server and any(p.number < 1024 for p in w.ports):
         pod_security["sysctls"] = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 1,
+        "restartPolicy": "Always",
+        "securityContext": pod_security,
+        "containers": containers,
+    }
+    if pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -234,14 +287,7 @@ def _pod(w: Workload, namespace: str, common: Mapping[str, str], images: Images)
             "namespace": namespace,
             "labels": {**w.labels, **common, WORKLOAD_LABEL: w.name},
         },
-        "spec": {
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "terminationGracePeriodSeconds": 1,
-            "restartPolicy": "Always",
-            "securityContext": pod_security,
-            "containers": containers,
-        },
+        "spec": spec,
     }
 
 
@@ -342,3 +388,169 @@ def _probe(plan: Plan, cell: Cell) -> Probe:
         host = f"{target.name}.{target.namespace}.svc.{CLUSTER_DOMAIN}"
         return Probe(probe_id, cell, probe_kind, source, cell.port, cell.protocol, host=host)
     return Probe(probe_id, cell, probe_kind, source, cell.port, cell.protocol, target_pod=target)
+
+
+# ---------------------------------------------------------------- in place
+
+
+def build_in_place(
+    scenario: Scenario,
+    run_id: str,
+    *,
+    sources: Mapping[str, PodRef] | None = None,
+    targets: Mapping[str, PodRef] | None = None,
+) -> Plan:
+    """The plan of an in-place run: nothing to create or apply, only probes.
+
+    ``sources`` maps a workload to the pod its probes run in (the real pod holding
+    the ephemeral probe container, or a fallback probe pod); ``targets`` maps a
+    workload to the real pod whose IP is probed. Both are chosen at run time
+    (:mod:`harness.inplace`: the first Running and Ready pod of the selector). A
+    workload missing from them gets the placeholder ``PodRef(namespace, workload)``,
+    so a plan exists even when the run cannot start (its cells report why).
+    Pod targets are probed with ``ProbeKind.TCP`` (a real port, not a probe
+    server); svc: cells probe the workload's real Service by DNS name.
+    """
+    if not RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r} must match [a-z0-9]{{1,8}}")
+    if not scenario.in_place:
+        raise ValueError(f"scenario {scenario.name!r} has no in-place (selector:) workloads")
+    sources = sources or {}
+    targets = targets or {}
+
+    def placeholder(workload: str) -> PodRef:
+        return PodRef(scenario.workload(workload).namespace, workload)
+
+    probes: list[Probe] = []
+    for cell in scenario.cells:
+        probe_id = cell.test_id(scenario.name)
+        source = sources.get(cell.source) or placeholder(cell.source)
+        kind = cell.target.kind
+        if kind is TargetKind.DNS:
+            probes.append(
+                Probe(
+                    probe_id, cell, ProbeKind.DNS, source, cell.port, cell.protocol, host=DNS_HOST
+                )
+            )
+            continue
+        probe_kind = ProbeKind.UDP if cell.protocol == "UDP" else ProbeKind.TCP
+        if kind is TargetKind.EXTERNAL:
+            ext = scenario.external(cell.target.name)
+            probes.append(
+                Probe(
+                    probe_id, cell, probe_kind, source, cell.port, cell.protocol, host=ext.address
+                )
+            )
+            continue
+        w = scenario.workload(cell.target.name)
+        target = targets.get(w.name) or placeholder(w.name)
+        host = None
+        if kind is TargetKind.SERVICE:
+            host = f"{w.service or w.name}.{w.namespace}.svc.{CLUSTER_DOMAIN}"
+        probes.append(
+            Probe(
+                probe_id,
+                cell,
+                probe_kind,
+                source,
+                cell.port,
+                cell.protocol,
+                host=host,
+                target_pod=target,
+            )
+        )
+    return Plan(
+        scenario=scenario,
+        run_id=run_id,
+        namespace_map={ns.name: ns.name for ns in scenario.namespaces},
+        namespaces=(),
+        pods=(),
+        services=(),
+        manifests=(),
+        probes=tuple(sorted(probes, key=lambda p: p.id)),
+    )
+
+
+def ephemeral_name(run_id: str) -> str:
+    """The ephemeral probe container's name: one per source pod per run."""
+    if not RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r} must match [a-z0-9]{{1,8}}")
+    return f"netpol-probe-{run_id}"
+
+
+def ephemeral_container(run_id: str, images: Images = DEFAULT_IMAGES) -> dict[str, Any]:
+    """The ephemeral probe container added to a real pod (Pod Security "restricted").
+
+    Its command sleeps ``EPHEMERAL_LIFETIME`` seconds and exits: an ephemeral
+    container cannot be removed, so it must not run forever. No ports, probes or
+    resources: the API forbids them on ephemeral containers.
+    """
+    return {
+        "name": ephemeral_name(run_id),
+        "image": images.client,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sleep", str(EPHEMERAL_LIFETIME)],
+        "stdin": False,
+        "tty": False,
+        "securityContext": {
+            **_security_context(),
+            "runAsUser": PROBE_UID,
+            "runAsGroup": PROBE_UID,
+        },
+    }
+
+
+def fallback_pod(
+    source: Mapping[str, Any],
+    run_id: str,
+    scenario: str,
+    workload: str,
+    images: Images = DEFAULT_IMAGES,
+) -> dict[str, Any]:
+    """A probe pod standing in for ``source`` (a real pod): same namespace, same labels.
+
+    Controller-specific labels (:data:`CONTROLLER_LABELS`) are not copied; the
+    harness's run, scenario and workload labels are added (cleanup by run label), and
+    managed-by unless the source has one. Callers must first
+    check that no Service or controller selects the copied labels.
+    """
+    meta = source.get("metadata") or {}
+    copied = {
+        str(k): str(v) for k, v in (meta.get("labels") or {}).items() if k not in CONTROLLER_LABELS
+    }
+    labels = {**copied, RUN_LABEL: run_id, SCENARIO_LABEL: scenario, WORKLOAD_LABEL: workload}
+    # A copied managed-by (Helm sets one on pods) stays: policies may select on it.
+    labels.setdefault(MANAGED_BY_LABEL, MANAGED_BY_VALUE)
+    name = f"netpol-probe-{run_id}-{workload}"[:63].rstrip("-")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": str(meta.get("namespace", "")),
+            "labels": labels,
+        },
+        "spec": {
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": 1,
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": EPHEMERAL_LIFETIME,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": PROBE_UID,
+                "runAsGroup": PROBE_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "client",
+                    "image": images.client,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": list(CLIENT_COMMAND),
+                    "securityContext": _security_context(),
+                    "resources": copy.deepcopy(_RESOURCES),
+                }
+            ],
+        },
+    }

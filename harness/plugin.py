@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from collections.abc import Callable
 from collections.abc import Generator
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ class NetpolOptions:
     in_place: bool = False
     client_image: str = DEFAULT_IMAGES.client
     server_image: str = DEFAULT_IMAGES.server
-    concurrency: int = 16
+    concurrency: int = 32
     connect_timeout: float | None = None
     convergence: float | None = None
     preflight: bool = True
@@ -110,7 +111,7 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("in-place", "bool", "", "probe the cluster's existing policies; apply no manifests"),
     ("client-image", "str", "IMAGE", f"probe client image (default {DEFAULT_IMAGES.client})"),
     ("server-image", "str", "IMAGE", f"probe server image (default {DEFAULT_IMAGES.server})"),
-    ("concurrency", "int", "N", "concurrent exec calls (default 16)"),
+    ("concurrency", "int", "N", "concurrent exec calls (default 32)"),
     ("connect-timeout", "duration", "DURATION", "override settings.connectTimeout"),
     ("convergence", "duration", "DURATION", "override settings.convergence"),
     ("no-preflight", "bool", "", "skip the cluster preflight checks"),
@@ -256,7 +257,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[OPTIONS_KEY] = options
     config.stash[_NAMES_KEY] = {}
     if not options.static and (options.junit or options.report_json or cluster_configured(options)):
+        from harness.live import interrupt_on_sigterm
         from harness.plugin_reports import Reporter
+
+        # From the first hook on, SIGTERM (CI cancel) unwinds like Ctrl-C: the preflight's
+        # canary and every scenario's namespaces are deleted, reports still written.
+        config.add_cleanup(interrupt_on_sigterm())
 
         def live_results() -> list[Any]:
             session = config.stash.get(LIVE_KEY, None)
@@ -556,7 +562,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     options = options_of(config)
     if not _live_run(config, options) or not _mentions_scenarios(config):
         return
-    ensure_preflight(config, options)
+    ensure_preflight(config, options, stop=_usage_error)
+
+
+def _usage_error(message: str) -> NoReturn:
+    raise pytest.UsageError(message)
+
+
+def _exit(message: str) -> NoReturn:
+    pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+    """xdist controller: a cell whose worker died has no verdict: an ERROR, never a FAIL."""
+    if not crashitem.split("::", 1)[0].endswith(SUFFIX):
+        return
+    report.when = "setup"  # a failed setup is reported as an error
+    report.longrepr = (
+        f"{report.longrepr}: no verdict (infrastructure: the worker process died; what it "
+        "created stays until `netpol-harness cleanup`)"
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -599,10 +625,20 @@ def _mentions_scenarios(config: pytest.Config, limit: int = 20000) -> bool:
 _SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
 
 
-def ensure_preflight(config: pytest.Config, options: NetpolOptions) -> None:
-    """Run the preflight once per process (unless skipped or already passed); stop on failure."""
+def ensure_preflight(
+    config: pytest.Config, options: NetpolOptions, stop: Callable[[str], NoReturn] = _exit
+) -> None:
+    """Run the preflight once per process (unless skipped or already passed).
+
+    A failure stops the whole run with one message through ``stop``: a UsageError
+    before the session runs (pytest prints ``ERROR: ...``, exit code 4), or
+    pytest.exit from inside a test's setup (the fallback when the session start
+    did not see scenario files).
+    """
     if not options.preflight or options.static:
         return
+    if config.stash.get(LIVE_KEY, None) is not None:
+        return  # a live session was provided (a conftest, a test double): not ours to check
     workerinput = getattr(config, "workerinput", None) or {}
     if workerinput.get(_PREFLIGHT_WORKERINPUT) == "passed":
         return
@@ -612,11 +648,6 @@ def ensure_preflight(config: pytest.Config, options: NetpolOptions) -> None:
     from harness import preflight
 
     terminal = config.pluginmanager.get_plugin("terminalreporter")
-
-    def show(result: Any) -> None:
-        if terminal is not None and result.status != "ok":
-            terminal.write_line(f"netpol preflight: {result.line}")
-
     try:
         from harness.cluster import Cluster
 
@@ -626,20 +657,15 @@ def ensure_preflight(config: pytest.Config, options: NetpolOptions) -> None:
             canary=not options.in_place,  # in place may not create namespaces
             images=options.images,
             pull_secrets=options.image_pull_secret,
+            convergence=options.convergence if options.convergence is not None else 20.0,
         )
-        report = preflight.Preflight(cluster, settings, on_result=show).run()
+        report = preflight.Preflight(cluster, settings).run()
     except HarnessError as exc:
         config.stash[PREFLIGHT_KEY] = "failed"
-        pytest.exit(
-            f"netpol: the cluster preflight could not run: {exc}\n{_NO_PREFLIGHT}",
-            returncode=pytest.ExitCode.USAGE_ERROR,
-        )
+        stop(f"netpol: the cluster preflight could not run: {exc}\n{_NO_PREFLIGHT}")
     if not report.ok:
         config.stash[PREFLIGHT_KEY] = "failed"
-        pytest.exit(
-            f"netpol: {report.summary()}\n{_NO_PREFLIGHT}",
-            returncode=pytest.ExitCode.USAGE_ERROR,
-        )
+        stop(f"netpol: {report.summary()}\n{_NO_PREFLIGHT}")
     config.stash[PREFLIGHT_KEY] = "passed"
     if terminal is not None:
         passed = sum(1 for r in report.results if r.status == "ok")

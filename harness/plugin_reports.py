@@ -66,6 +66,7 @@ class Reporter:
             scenario = self._scenario_for(report)
             self._errors.setdefault(scenario, str(report.longrepr).strip().splitlines()[0])
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {}) or {}
         for summary in json.loads(output.get(WORKER_KEY, "[]")):

@@ -5,9 +5,14 @@ the source pod's ``client`` container with one exec call, and hands the output
 to :func:`parse_output`, which returns exactly one :class:`Observation` per
 probe (ERROR for any probe whose result line is missing or malformed).
 
-Every probe prints exactly one line::
+Every probe prints exactly one line: UDP/DNS probes (one background job each)::
 
     NPH <index> <exit code> <seconds> <extra>
+
+HTTP/TCP probes (all of a script's run by ONE ``curl --parallel`` process per
+connect timeout, "group"; ``urlnum`` is the URL's position in the group)::
+
+    NPC <group> <urlnum> <exit code> <seconds> <extra>
 
 ``extra`` is the tool's own summary (curl: ``http_code time_connect errormsg``;
 nc/nslookup: the first bytes of their output), flattened to one line.
@@ -46,12 +51,19 @@ from harness.model import ProbeKind
 from harness.model import Status
 from harness.model import TargetKind
 
-#: Prefix of every result line the probe script prints.
+#: Prefix of the result line of a UDP/DNS probe (by probe index).
 LINE_PREFIX = "NPH"
-#: How many probes one script runs at the same time (per source pod).
-DEFAULT_SCRIPT_CONCURRENCY = 16
-#: Extra seconds curl may spend after connecting (HTTP request/response).
-RESPONSE_ALLOWANCE = 3.0
+#: Prefix of the result line of an HTTP/TCP probe (by curl group and URL number).
+CURL_PREFIX = "NPC"
+#: How many probes one script runs at the same time (per source pod). Deny probes
+#: only wait on timers, and all HTTP probes share one curl process, so this is high:
+#: a source pod's whole batch usually runs in one wave of one connect timeout.
+DEFAULT_SCRIPT_CONCURRENCY = 128
+#: Extra seconds curl may spend after connecting (HTTP request/response). The
+#: verdict only needs the handshake (any exit after it is CONNECTED), so this is
+#: short: a connection whose handshake raced a policy being programmed can stall
+#: after it, and must not hold a whole round for long.
+RESPONSE_ALLOWANCE = 1.0
 #: Exit code the script uses when no UDP-capable tool exists in the image.
 NO_UDP_TOOL = 120
 #: Payload of the UDP probe datagram.
@@ -128,14 +140,9 @@ def _udp_wait(timeout: float) -> int:
 
 
 def _command(index: int, call: ProbeCall) -> str:
-    """The one line running probe ``index`` in the background."""
+    """The one line running UDP/DNS probe ``index`` in the background."""
     probe = call.probe
     q = shlex.quote
-    if probe.kind in (ProbeKind.HTTP, ProbeKind.TCP):
-        url = _url("http", call.address, probe.port)
-        ct = _fmt_seconds(call.connect_timeout)
-        mt = _fmt_seconds(call.connect_timeout + RESPONSE_ALLOWANCE)
-        return f"nph_h {index} {q(url)} {ct} {mt} &"
     wait = _udp_wait(call.connect_timeout)
     if probe.kind is ProbeKind.DNS:
         return f"nph_d {index} {q(call.address)} {wait} &"
@@ -144,8 +151,38 @@ def _command(index: int, call: ProbeCall) -> str:
     raise ValueError(f"unknown probe kind {probe.kind!r}")
 
 
+def _is_curl(call: ProbeCall) -> bool:
+    return call.probe.kind in (ProbeKind.HTTP, ProbeKind.TCP)
+
+
+def curl_groups(calls: Sequence[ProbeCall]) -> list[list[int]]:
+    """Indices of the curl (HTTP/TCP) calls, one group per connect timeout, in index order.
+
+    Each group is ONE ``curl --parallel`` process in the script; curl names a transfer
+    by its position in the group (``%{urlnum}``), :func:`parse_output` maps it back.
+    """
+    groups: dict[float, list[int]] = {}
+    for index, call in enumerate(calls):
+        if _is_curl(call):
+            groups.setdefault(call.connect_timeout, []).append(index)
+    return list(groups.values())
+
+
 # Kept short: the script travels in the exec URL (one `command=` query parameter).
-_PRELUDE = r"""nph_now(){ t=$(date +%s.%N 2>/dev/null)
+# nph_c GROUP PARALLEL CONNECT_TIMEOUT MAX_TIME URL...: ONE curl process runs every URL
+# at the same time (--parallel: deny probes only wait on timers, so this costs one
+# process and a socket per probe); each transfer's line goes to stderr (-w %{stderr}),
+# the bodies to /dev/null, and the read loop re-emits each line with one write.
+_CURL_FN = r"""nph_c(){ g=$1;p=$2;t=$3;m=$4;shift 4
+if ! command -v curl >/dev/null 2>&1;then echo "CURLPREFIX $g missing";return;fi
+w="%{stderr}CURLPREFIX $g %{urlnum} %{exitcode} %{time_total}"
+w="$w %{http_code} %{time_connect} %{errormsg}\n"
+curl -Z --parallel-max "$p" --parallel-immediate -sg --no-progress-meter --noproxy '*' \
+-H 'Connection: close' --connect-timeout "$t" --max-time "$m" -w "$w" "$@" 2>&1 >/dev/null|
+while IFS= read -r l;do printf '%s\n' "$l";done;}
+"""
+
+_OTHER_FNS = r"""nph_now(){ t=$(date +%s.%N 2>/dev/null)
 case $t in *N*|'')t=$(date +%s);;esac;echo "$t";}
 nph_emit(){ b=$(nph_now);s=$(awk -v a="$a" -v b="$b" 'BEGIN{d=b-a;if(d<0)d=0;printf "%.3f",d}')
 x=$(printf '%s' "$o"|tr '\r\n\t' '   '|cut -c1-MAXEXTRA)
@@ -160,35 +197,57 @@ nc)printf 'PAYLOAD\n'|nc -u -w "$1" "$2" "$3" 2>&1;;
 nph_dns(){ o=$(nslookup -timeout="$2" "$1" 2>&1);r=$?
 case $o in *Usage:*|*"invalid option"*|*"unrecognized option"*)o=$(nslookup "$1" 2>&1);r=$?;;esac
 printf '%s' "$o";return "$r";}
-nph_h(){ a=$(nph_now);o=$(curl -s -g --noproxy '*' -o /dev/null --connect-timeout "$3" \
---max-time "$4" -w '%{http_code} %{time_connect} %{errormsg}' "$2" 2>&1);r=$?;nph_emit "$1";}
 nph_u(){ a=$(nph_now);o=$(nph_udp "$4" "$2" "$3");r=$?;nph_emit "$1";}
 nph_d(){ a=$(nph_now);o=$(nph_dns "$2" "$3");r=$?;nph_emit "$1";}
 """
+
+#: curl caps --parallel-max at 300.
+CURL_PARALLEL_MAX = 300
 
 
 def build_script(calls: Sequence[ProbeCall], concurrency: int = DEFAULT_SCRIPT_CONCURRENCY) -> str:
     """One POSIX sh script running ``calls`` concurrently, ``concurrency`` at a time.
 
-    Probe ``i`` prints ``NPH i <exit code> <seconds> <extra>``. Jobs run in
-    waves of ``concurrency`` background jobs followed by ``wait`` (POSIX sh has
-    no ``wait -n``). Each job prints its line with a single ``printf`` (one
-    short write, atomic on the exec pipe). Curl never retries; the command is
-    the same as :func:`curl_argv` (and so as the rerun command).
+    HTTP/TCP probes: one ``curl --parallel`` process per connect timeout runs all of
+    them at once (at most ``concurrency`` connections open at a time), printing
+    ``NPC <group> <urlnum> <exit code> <seconds> <extra>`` per transfer; curl never
+    retries; the options are those of :func:`curl_argv` (the rerun command). UDP and
+    DNS probes print ``NPH <index> ...`` from background jobs run in waves of
+    ``concurrency`` (POSIX sh has no ``wait -n``) alongside. Every line is written
+    with a single ``printf`` (one short write, atomic on the exec pipe).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
-    prelude = (
-        _PRELUDE.replace("PREFIX", LINE_PREFIX)
-        .replace("MAXEXTRA", str(_MAX_EXTRA))
-        .replace("PAYLOAD", UDP_PAYLOAD)
-        .replace("NOUDP", str(NO_UDP_TOOL))
-    )
-    lines = [prelude.rstrip("\n")]
-    for start in range(0, len(calls), concurrency):
-        for index in range(start, min(start + concurrency, len(calls))):
-            lines.append(_command(index, calls[index]))
-        lines.append("wait")
+    q = shlex.quote
+    lines: list[str] = []
+    groups = curl_groups(calls)
+    others = [i for i, call in enumerate(calls) if not _is_curl(call)]
+    if groups:
+        lines.append(_CURL_FN.replace("CURLPREFIX", CURL_PREFIX).rstrip("\n"))
+    if others:
+        prelude = (
+            _OTHER_FNS.replace("PREFIX", LINE_PREFIX)
+            .replace("MAXEXTRA", str(_MAX_EXTRA))
+            .replace("PAYLOAD", UDP_PAYLOAD)
+            .replace("NOUDP", str(NO_UDP_TOOL))
+        )
+        lines.append(prelude.rstrip("\n"))
+    parallel = min(concurrency, CURL_PARALLEL_MAX)
+    for number, group in enumerate(groups):
+        timeout = calls[group[0]].connect_timeout
+        urls = " ".join(q(_url("http", calls[i].address, calls[i].probe.port)) for i in group)
+        lines.append(
+            f"nph_c {number} {parallel} {_fmt_seconds(timeout)} "
+            f"{_fmt_seconds(timeout + RESPONSE_ALLOWANCE)} {urls} &"
+        )
+    if others:
+        lines.append("(")
+        for start in range(0, len(others), concurrency):
+            for index in others[start : start + concurrency]:
+                lines.append(_command(index, calls[index]))
+            lines.append("wait")
+        lines.append(") &")
+    lines.append("wait")
     lines.append("exit 0")
     return "\n".join(lines) + "\n"
 
@@ -204,7 +263,7 @@ def script_timeout(
     """An upper bound of how long a script may run (for the exec's hard timeout)."""
     if not calls:
         return 5.0
-    waves = math.ceil(len(calls) / concurrency)
+    waves = math.ceil(len(calls) / min(concurrency, CURL_PARALLEL_MAX))
     worst = max(c.connect_timeout for c in calls) + RESPONSE_ALLOWANCE + 2.0
     return waves * worst + 10.0
 
@@ -220,6 +279,8 @@ class _Line:
 
 
 _LINE = re.compile(r"^NPH (\d+) (-?\d+) ([0-9]+(?:\.[0-9]+)?)(?: (.*))?$")
+_CURL_LINE = re.compile(r"^NPC (\d+) (\d+) (-?\d+) ([0-9]+(?:\.[0-9]+)?)(?: (.*))?$")
+_CURL_MISSING = re.compile(r"^NPC (\d+) missing$")
 
 
 def _curl_time_connect(extra: str) -> float:
@@ -296,20 +357,41 @@ def parse_output(calls: Sequence[ProbeCall], stdout: str, stderr: str = "") -> l
 
     A probe without exactly one well-formed result line gets ERROR (an
     infrastructure failure: the exec broke or the script was cut off).
-    Lines that are not result lines are ignored.
+    ``NPC <group> <urlnum>`` lines (the curl batch) are mapped back to the probe
+    index through :func:`curl_groups`. Other lines are ignored (the last one is
+    quoted as a hint when a result is missing and stderr is empty).
     """
+    groups = curl_groups(calls)
     found: dict[int, list[_Line]] = {}
+    noise: list[str] = []
     for raw in stdout.splitlines():
-        m = _LINE.match(raw.rstrip("\r"))
-        if not m:
+        text = raw.rstrip("\r")
+        m = _LINE.match(text)
+        if m:
+            index = int(m.group(1))
+            if index < len(calls):
+                found.setdefault(index, []).append(
+                    _Line(int(m.group(2)), float(m.group(3)), (m.group(4) or "").strip())
+                )
             continue
-        index = int(m.group(1))
-        if index >= len(calls):
+        m = _CURL_LINE.match(text)
+        if m:
+            group, number = int(m.group(1)), int(m.group(2))
+            if group < len(groups) and number < len(groups[group]):
+                found.setdefault(groups[group][number], []).append(
+                    _Line(int(m.group(3)), float(m.group(4)), (m.group(5) or "").strip())
+                )
             continue
-        found.setdefault(index, []).append(
-            _Line(int(m.group(2)), float(m.group(3)), (m.group(4) or "").strip())
-        )
+        m = _CURL_MISSING.match(text)
+        if m and int(m.group(1)) < len(groups):
+            for index in groups[int(m.group(1))]:
+                found.setdefault(index, []).append(_Line(127, 0.0, "curl: not found"))
+            continue
+        if text.strip():
+            noise.append(text.strip())
     hint = stderr.strip().splitlines()[-1][:200] if stderr.strip() else ""
+    if not hint and noise:
+        hint = noise[-1][:200]
     observations: list[Observation] = []
     for index, call in enumerate(calls):
         lines = found.get(index, [])
@@ -317,7 +399,7 @@ def parse_output(calls: Sequence[ProbeCall], stdout: str, stderr: str = "") -> l
             what = "no result line" if not lines else f"{len(lines)} result lines"
             detail = f"{what} for probe {index} in the exec output"
             if hint:
-                detail += f" (stderr: {hint})"
+                detail += f" (output: {hint})" if hint in noise[-1:] else f" (stderr: {hint})"
             observations.append(Observation(call.probe.id, Outcome.ERROR, detail))
             continue
         line = lines[0]
@@ -356,6 +438,12 @@ def judge_detail(probe: Probe, observation: Observation) -> str:
         return (
             f"DNS failed for {probe.host or 'the target'}: the name did not resolve, so this is "
             f"not a verdict on port {probe.port} ({base})"
+        )
+    if outcome is Outcome.REFUSED and expect == "allow" and "reject" not in base.lower():
+        return (
+            f"port closed: the packet reached the target, but nothing listens on port "
+            f"{probe.port}/{probe.protocol} (check the port; a policy deny drops, it does not "
+            f"refuse) ({base})"
         )
     if outcome is Outcome.REFUSED and expect == "deny":
         return f"refused: the packet reached the target host, a deny should drop it ({base})"

@@ -139,10 +139,11 @@ def _suite(summary: Mapping[str, Any]) -> tuple[TestSuite, list[list[tuple[str, 
     props: list[list[tuple[str, str]]] = []
     if summary.get("setup_error"):
         case = TestCase("setup", classname=classname, elapsed_sec=summary.get("seconds", 0.0))
-        case.add_failure_info(
+        # An infrastructure cause, never a verdict: an <error>, not a <failure>.
+        case.add_error_info(
             message=f"setup failed: {summary['setup_error']}"[:500],
             output=str(summary["setup_error"]),
-            failure_type="setup",
+            error_type="setup",
         )
         cases.append(case)
         props.append([("run_id", str(summary.get("run_id", "")))])
@@ -182,7 +183,7 @@ def junit_from_summaries(summaries: Sequence[Mapping[str, Any]]) -> str:
     Each testcase carries ``<properties>`` (source, destination, port,
     protocol, expected, observed, tries, seconds, rerun); FAIL cells are
     ``<failure>`` with the explanation, infrastructure errors ``<error>``, and a
-    setup failure is a failed testcase named ``setup``.
+    setup failure is an errored testcase named ``setup`` (never a failure).
     """
     root = ET.Element("testsuites")
     totals = {"tests": 0, "failures": 0, "errors": 0}

@@ -7,13 +7,14 @@ Steps (:meth:`Runner.run`):
 3. prove the data path BEFORE any policy exists: every client reaches one
    server (bounded); anything failing here is infrastructure, not a verdict;
 4. apply the policy manifests in order (the clock for convergence starts here);
-5. probe: one exec per source pod per round (a shell script running that pod's
-   probes concurrently), a bounded pool of concurrent execs; cells whose
-   observation disagrees with the expectation are re-probed (only those) until
-   they agree or the convergence budget runs out; infrastructure errors are
-   retried up to ``max_infra_retries`` times (with backoff) and then reported
-   as Status.ERROR, never as a verdict;
-6. one confirming pass over cells whose observation changed;
+5. probe: one exec per source pod per round (a shell script running all that
+   pod's probes at once: one ``curl --parallel`` for HTTP/TCP), a bounded pool
+   of concurrent execs; cells whose observation disagrees with the expectation
+   are re-probed (only those) until they agree or the convergence budget runs
+   out; infrastructure errors are retried up to ``max_infra_retries`` times
+   (with backoff) and then reported as Status.ERROR, never as a verdict;
+6. passing cells due a confirmation (by default: allow cells) get one more
+   observation, in the same rounds as the re-probes (no separate pass);
 7. explanations for FAIL verdicts from the policy engine on the live objects.
 
 Cleanup is not done here: every object created is recorded in a
@@ -32,6 +33,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 from typing import Literal
 from typing import Protocol
@@ -104,7 +106,7 @@ class ClusterFacade(Protocol):
 
 @dataclass(frozen=True)
 class RunSettings:
-    concurrency: int = 16  # concurrent exec calls
+    concurrency: int = 32  # concurrent exec calls (one per source pod and round)
     script_concurrency: int = DEFAULT_SCRIPT_CONCURRENCY  # probes at once inside one pod
     connect_timeout: float | None = None  # None: the scenario's setting
     convergence: float | None = None  # None: the scenario's setting
@@ -117,7 +119,12 @@ class RunSettings:
     #: Longest probe script per exec (percent-encoded chars in the exec URL); longer
     #: batches are split. API servers and proxies limit URL/header sizes (often 8 KiB).
     max_script_chars: int = 6000
-    confirm: Literal["all", "changed", "none"] = "all"  # the confirming pass (see _confirm)
+    #: Which passing cells get one confirming observation (see Runner._needs_confirm).
+    confirm: Literal["allow", "all", "changed", "none"] = "allow"
+    #: Seconds after the apply before a confirming observation counts (capped by the
+    #: convergence budget): a CNI programs policies with a delay, and until it has, an
+    #: allow cell that a policy actually denies still connects (and would be confirmed).
+    settle: float = 5.0
     explain: bool = True
 
 
@@ -163,6 +170,9 @@ class _Cell:
     infra: int = 0
     at: float = 0.0  # seconds since the policies were applied, at the last observation
     confirm_note: str = ""
+    confirming: bool = False  # the next observation is the confirmation
+    confirmed: bool = False
+    confirm_infra: int = 0  # broken confirmation attempts
 
     @property
     def last(self) -> Observation:
@@ -189,6 +199,8 @@ class Runner:
         self.recorder = recorder or Recorder()
         self._clock = clock
         self._sleep = sleep
+        #: The container probes run in, per source pod (in place: the ephemeral one).
+        self._exec_containers: dict[PodRef, str] = {}
 
     # ------------------------------------------------------------ top level
 
@@ -196,11 +208,29 @@ class Runner:
         start = self._clock()
         try:
             self._deploy(plan)
-            ips = self._wait_ready(plan)
+            ready = self._ready_pods(plan)
+            ips = _pod_ips(ready)
             self._prove_datapath(plan, ips)
             self._apply_policies(plan)
         except HarnessError as exc:
             return self._setup_failed(plan, str(exc), start)
+        verdicts = self._probe_all(plan, ips)
+        verdicts = self._guard_pod_health(plan, verdicts, ready)
+        if self.settings.explain:
+            verdicts = self._explain(plan, verdicts, ips)
+        return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
+
+    def run_in_place(
+        self, plan: Plan, ips: Mapping[str, str], containers: Mapping[PodRef, str]
+    ) -> ScenarioResult:
+        """Probe an in-place plan (:mod:`harness.inplace` prepared the sources).
+
+        Nothing is deployed, no data path is proven and nothing is applied: the
+        probes run against the live policies (the convergence clock starts now).
+        ``containers`` names the container each source pod probes from.
+        """
+        start = self._clock()
+        self._exec_containers.update(containers)
         verdicts = self._probe_all(plan, ips)
         if self.settings.explain:
             verdicts = self._explain(plan, verdicts, ips)
@@ -253,15 +283,12 @@ class Runner:
         self._create_all(plan, plan.namespaces)
         self._create_all(plan, [*plan.services, *plan.pods])
 
-    def _wait_ready(self, plan: Plan) -> dict[str, str]:
+    def _ready_pods(self, plan: Plan) -> dict[tuple[str, str], dict[str, Any]]:
         keys = [(str(p["metadata"]["namespace"]), str(p["metadata"]["name"])) for p in plan.pods]
-        pods = self.cluster.wait_pods_ready(keys, timeout=self.settings.ready_timeout)
-        ips: dict[str, str] = {}
-        for (ns, name), pod in pods.items():
-            ip = (pod.get("status") or {}).get("podIP")
-            if ip:
-                ips[str(PodRef(ns, name))] = str(ip)
-        return ips
+        return self.cluster.wait_pods_ready(keys, timeout=self.settings.ready_timeout)
+
+    def _wait_ready(self, plan: Plan) -> dict[str, str]:
+        return _pod_ips(self._ready_pods(plan))
 
     def _labelled(self, plan: Plan, body: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(body)
@@ -381,7 +408,7 @@ class Runner:
                 pod.namespace,
                 pod.name,
                 ["sh", "-c", script],
-                container=CLIENT_CONTAINER,
+                container=self._exec_containers.get(pod, CLIENT_CONTAINER),
                 timeout=script_timeout(calls, concurrency),
             )
         except HarnessError as exc:
@@ -427,30 +454,35 @@ class Runner:
         return results, failed
 
     def _probe_all(self, plan: Plan, ips: Mapping[str, str]) -> list[Verdict]:
+        """Rounds until every cell agrees and is confirmed, or budget/retries run out.
+
+        Round 1 probes every cell. Each later round probes, together (one exec per
+        source pod, all at the same time):
+
+        - cells that disagree (re-probed while the round starts inside the
+          convergence budget) or hit an infrastructure error (up to
+          ``max_infra_retries`` times);
+        - passing cells due a confirmation (see :meth:`_needs_confirm`): one more
+          observation, which catches a cell that only agreed because the policies
+          were not programmed yet (an allow expectation that a policy actually
+          denies connects until the CNI catches up).
+
+        A round starts no earlier than ``round_interval`` after the previous one
+        started (a round of deny probes lasts a connect timeout, so usually at
+        once), later after broken execs (exponential backoff).
+        """
         cells = {p.id: _Cell(p) for p in plan.probes}
         applied = self._clock()
         budget = self.convergence(plan)
-        self._converge(plan, cells, list(plan.probes), ips, applied, budget, first=True)
-        if self.settings.confirm != "none":
-            self._confirm(plan, cells, ips, applied, budget)
-        return [self._verdict(plan, cells[p.id], ips) for p in plan.probes]
-
-    def _converge(
-        self,
-        plan: Plan,
-        cells: Mapping[str, _Cell],
-        pending: list[Probe],
-        ips: Mapping[str, str],
-        applied: float,
-        budget: float,
-        *,
-        first: bool,
-    ) -> None:
-        """Probe ``pending`` until every cell agrees, the budget is spent or retries run out."""
+        pending = list(plan.probes)
         failed_rounds = 0
+        last_start: float | None = None
         while pending:
-            if not first:
-                wait = self.settings.round_interval
+            if last_start is not None:
+                wait = self.settings.round_interval - (self._clock() - last_start)
+                if all(cells[p.id].confirming for p in pending):
+                    # Only confirmations left: take them once the policies had time to land.
+                    wait = max(wait, min(self.settings.settle, budget) - (self._clock() - applied))
                 if failed_rounds:
                     wait = max(
                         wait,
@@ -459,98 +491,98 @@ class Runner:
                             self.settings.exec_backoff_cap,
                         ),
                     )
-                self._sleep(wait)
-            first = False
+                if wait > 0:
+                    self._sleep(wait)
+            last_start = self._clock()
             # The budget bounds when the last re-probe STARTS: a slow round (many execs,
             # a loaded API server) must not leave disagreeing cells with a single try.
-            started = self._clock() - applied
+            started = last_start - applied
             results, broke = self._round(plan, pending, ips)
             failed_rounds = failed_rounds + 1 if broke else 0
             now = self._clock() - applied
             next_pending: list[Probe] = []
             for p in pending:
                 cell = cells[p.id]
-                obs = results[p.id]
-                cell.history.append(obs)
-                cell.tries += 1
-                cell.at = now
-                status = judge(p, obs.outcome)
-                if status is Status.ERROR:
-                    cell.infra += 1
-                    if cell.infra <= self.settings.max_infra_retries:
-                        next_pending.append(p)
-                elif status is Status.FAIL and started < budget:
+                if cell.confirming:
+                    early = started < min(self.settings.settle, budget)
+                    again = self._confirmed(cell, results[p.id], now, started < budget, early)
+                else:
+                    again = self._observed(cell, results[p.id], now, started < budget)
+                if again:
                     next_pending.append(p)
             pending = next_pending
+        return [self._verdict(plan, cells[p.id], ips) for p in plan.probes]
 
-    def _confirm(
-        self,
-        plan: Plan,
-        cells: Mapping[str, _Cell],
-        ips: Mapping[str, str],
-        applied: float,
-        budget: float,
-    ) -> None:
-        """Probe passing cells once more; cells that now disagree converge again.
+    def _needs_confirm(self, cell: _Cell) -> bool:
+        """Whether a cell that just passed gets one confirming observation.
 
-        ``confirm="all"`` (default) re-checks every passing cell: a cell that
-        agreed in the first round may only have agreed because the policies were
-        not programmed yet (an allow expectation that a policy actually denies
-        connects until the CNI catches up). ``"changed"`` re-checks only cells
-        whose observation changed on the way.
+        ``confirm="allow"`` (default): passing allow cells (the hazard above; a
+        deny cell passes only when a probe was DROPPED for the whole connect
+        timeout, which before the policies are programmed does not happen: the
+        data path was proven). ``"all"``: every passing cell (also guards against
+        a deny cell dropped while only part of the policies was programmed; costs
+        one more connect timeout). ``"changed"``: cells whose observation changed
+        on the way. ``"none"``: no confirmation. Each cell is confirmed once.
         """
-        candidates = [
-            c
-            for c in cells.values()
-            if judge(c.probe, c.last.outcome) is Status.PASS
-            and (self.settings.confirm == "all" or len(set(c.network_outcomes())) > 1)
-        ]
-        if not candidates:
-            return
-        probes = [c.probe for c in candidates]
-        results: dict[str, Observation] = {}
-        times: dict[str, float] = {}
-        pending = probes
-        for attempt in range(self.settings.max_infra_retries + 1):
-            wait = self.settings.round_interval
-            if attempt:
-                wait = max(
-                    wait,
-                    min(
-                        self.settings.exec_backoff * 2 ** (attempt - 1),
-                        self.settings.exec_backoff_cap,
-                    ),
-                )
-            self._sleep(wait)
-            got, _ = self._round(plan, pending, ips)
-            now = self._clock() - applied
-            for p in pending:
-                results[p.id] = got[p.id]
-                times[p.id] = now
-            pending = [p for p in pending if got[p.id].outcome is Outcome.ERROR]
-            if not pending:
-                break
-        again: list[Probe] = []
-        for p in probes:
-            cell = cells[p.id]
-            obs = results[p.id]
-            now = times[p.id]
-            if obs.outcome is Outcome.ERROR:
-                cell.confirm_note = f"confirmation probe failed ({obs.detail})"
-                continue
-            before = cell.last.outcome
+        mode = self.settings.confirm
+        if cell.confirmed or mode == "none":
+            return False
+        if mode == "all":
+            return True
+        if mode == "allow":
+            return cell.probe.cell.expect == "allow"
+        return len(set(cell.network_outcomes())) > 1
+
+    def _observed(self, cell: _Cell, obs: Observation, now: float, in_budget: bool) -> bool:
+        """Record a converging observation; True to probe the cell again."""
+        cell.history.append(obs)
+        cell.tries += 1
+        cell.at = now
+        status = judge(cell.probe, obs.outcome)
+        if status is Status.ERROR:
+            cell.infra += 1
+            return cell.infra <= self.settings.max_infra_retries
+        if status is Status.FAIL:
+            return in_budget
+        if self._needs_confirm(cell):
+            cell.confirming = True
+            cell.confirm_infra = 0
+            return True
+        return False
+
+    def _confirmed(
+        self, cell: _Cell, obs: Observation, now: float, in_budget: bool, early: bool = False
+    ) -> bool:
+        """Record a confirming observation; True to probe the cell again.
+
+        ``early``: taken before ``settle`` seconds after the apply; an agreeing
+        observation then does not confirm yet (the policies may not be programmed).
+        """
+        if early and obs.outcome is cell.last.outcome:
             cell.history.append(obs)
             cell.tries += 1
-            if obs.outcome is not before:
-                cell.at = now  # the verdict is the confirmation's; otherwise keep when it agreed
-                cell.confirm_note = (
-                    f"changed after agreeing: {before}, then the confirmation probe saw "
-                    f"{obs.outcome}"
-                )
-                if now < budget:
-                    again.append(p)
-        if again:
-            self._converge(plan, cells, again, ips, applied, budget, first=False)
+            return True
+        if obs.outcome is Outcome.ERROR:
+            cell.confirm_infra += 1
+            if cell.confirm_infra <= self.settings.max_infra_retries:
+                return True
+            cell.confirming = False
+            cell.confirmed = True
+            cell.confirm_note = f"confirmation probe failed ({obs.detail})"
+            return False
+        cell.confirming = False
+        cell.confirmed = True
+        before = cell.last.outcome
+        cell.history.append(obs)
+        cell.tries += 1
+        if obs.outcome is before:
+            return False  # confirmed; the verdict keeps the time it agreed
+        cell.at = now
+        cell.confirm_note = (
+            f"changed after agreeing: {before}, then the confirmation probe saw {obs.outcome}"
+        )
+        # Converge again if it now disagrees (never confirmed twice).
+        return judge(cell.probe, obs.outcome) is Status.FAIL and in_budget
 
     def _verdict(self, plan: Plan, cell: _Cell, ips: Mapping[str, str]) -> Verdict:
         p = cell.probe
@@ -572,7 +604,7 @@ class Runner:
             address,
             p.source_pod.namespace,
             p.source_pod.name,
-            CLIENT_CONTAINER,
+            self._exec_containers.get(p.source_pod, CLIENT_CONTAINER),
             self.connect_timeout(plan),
         )
         return Verdict(
@@ -584,6 +616,70 @@ class Runner:
             detail=detail,
             rerun=rerun,
         )
+
+    # ------------------------------------------------------------ pod health
+
+    def _guard_pod_health(
+        self,
+        plan: Plan,
+        verdicts: list[Verdict],
+        ready: Mapping[tuple[str, str], Mapping[str, Any]],
+    ) -> list[Verdict]:
+        """A FAIL whose source or target pod broke while probing is an ERROR, not a verdict.
+
+        A server that crashed answers with RST (refused) or not at all; that says
+        nothing about the policies. The pods are compared with how they were when
+        they became Ready: gone, being deleted, a new IP, restarted, a container
+        not running or the Ready condition false all count as broken.
+        """
+        failing = [v for v in verdicts if v.status is Status.FAIL]
+        if not failing:
+            return verdicts
+        namespaces = sorted({ns for ns, _ in ready})
+        try:
+            objects = self.cluster.snapshot(namespaces)
+        except HarnessError as exc:
+            note = f"; probe pod health not checked: {exc}"
+            return [
+                replace(v, detail=v.detail + note) if v.status is Status.FAIL else v
+                for v in verdicts
+            ]
+        now: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for obj in objects:
+            meta = obj.get("metadata") or {}
+            if obj.get("kind") == "Pod":
+                now[(str(meta.get("namespace", "")), str(meta.get("name", "")))] = obj
+        trouble: dict[tuple[str, str], str] = {}
+        for key, before in ready.items():
+            problem = pod_trouble(before, now.get(key))
+            if problem:
+                trouble[key] = problem
+        if not trouble:
+            return verdicts
+        out: list[Verdict] = []
+        for v in verdicts:
+            if v.status is Status.FAIL:
+                refs = [v.probe.source_pod]
+                target = v.probe.cell.target
+                if target.kind in (TargetKind.POD, TargetKind.SERVICE):
+                    refs.append(plan.pod_of(target.name))
+                causes = [
+                    f"{ref}: {trouble[(ref.namespace, ref.name)]}"
+                    for ref in dict.fromkeys(refs)
+                    if (ref.namespace, ref.name) in trouble
+                ]
+                if causes:
+                    v = replace(
+                        v,
+                        status=Status.ERROR,
+                        detail=(
+                            "no verdict: a probe pod broke while probing ("
+                            + "; ".join(causes)
+                            + f"); it observed {v.observed}: {v.detail}"
+                        ),
+                    )
+            out.append(v)
+        return out
 
     # ------------------------------------------------------------ explanations
 
@@ -634,7 +730,7 @@ class Runner:
             target = probe.cell.target
             src = str(probe.source_pod)
             if target.kind in (TargetKind.POD, TargetKind.SERVICE):
-                dst = str(plan.pod_of(target.name))
+                dst = str(probe.target_pod or plan.pod_of(target.name))
             elif target.kind is TargetKind.EXTERNAL and probe.host:
                 dst = probe.host
             elif target.kind is TargetKind.DNS and dns_pods:
@@ -650,3 +746,53 @@ class Runner:
             return f"policy engine (live objects) {verdict} it: {text}"
 
         return explain
+
+
+def _pod_ips(pods: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, str]:
+    ips: dict[str, str] = {}
+    for (ns, name), pod in pods.items():
+        ip = (pod.get("status") or {}).get("podIP")
+        if ip:
+            ips[str(PodRef(ns, name))] = str(ip)
+    return ips
+
+
+def _restarts(pod: Mapping[str, Any]) -> int:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return sum(int(cs.get("restartCount") or 0) for cs in statuses)
+
+
+def pod_trouble(before: Mapping[str, Any], after: Mapping[str, Any] | None) -> str:
+    """What went wrong with a pod since ``before`` (when it was Ready); "" if nothing."""
+    if after is None:
+        return "the pod is gone"
+    meta = after.get("metadata") or {}
+    status = after.get("status") or {}
+    problems: list[str] = []
+    if meta.get("deletionTimestamp"):
+        problems.append("the pod is being deleted")
+    old_ip = (before.get("status") or {}).get("podIP")
+    new_ip = status.get("podIP")
+    if old_ip and new_ip and old_ip != new_ip:
+        problems.append(f"pod IP changed from {old_ip} to {new_ip}")
+    phase = status.get("phase")
+    if phase and phase != "Running":
+        problems.append(f"phase {phase}")
+    was, now = _restarts(before), _restarts(after)
+    if now > was:
+        problems.append(f"containers restarted (restartCount {was} -> {now})")
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        if "waiting" in state:
+            waiting = state.get("waiting") or {}
+            problems.append(f"container {cs.get('name')} waiting: {waiting.get('reason', '?')}")
+        elif "terminated" in state:
+            term = state.get("terminated") or {}
+            problems.append(
+                f"container {cs.get('name')} terminated: {term.get('reason', '?')} "
+                f"exit {term.get('exitCode', '?')}"
+            )
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready" and str(cond.get("status")) != "True":
+            problems.append("not Ready")
+    return ", ".join(problems)

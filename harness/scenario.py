@@ -204,13 +204,13 @@ class _Loader:
             )
         return int(value)
 
-    def labels(self, value: Any, line: int, what: str) -> dict[str, str]:
+    def labels(self, value: Any, line: int, what: str, *, reserved: bool = True) -> dict[str, str]:
         labels = self.mapping(value, line, what)
         for key, val in labels.items():
             problem = k8s.label_key_problem(key)
             if problem:
                 raise self.fail(labels.key_line(key), f"{what}: {problem}")
-            if key == MANAGED_BY_LABEL or str(key).startswith(RESERVED_LABEL_PREFIX):
+            if reserved and (key == MANAGED_BY_LABEL or str(key).startswith(RESERVED_LABEL_PREFIX)):
                 raise self.fail(
                     labels.key_line(key),
                     f"{what}: label {key!r} is set by the harness",
@@ -239,6 +239,7 @@ class _Loader:
         settings = self.settings(doc)
         self.namespace_list(doc)
         self.workload_list(doc)
+        self.in_place_rules(doc)
         self.external_list(doc)
         manifests = self.manifest_list(doc)
         cells = self.expect(doc)
@@ -355,7 +356,11 @@ class _Loader:
         for i, item in enumerate(items):
             line = items.item_line(i)
             w = self.mapping(item, line, f"workloads[{i}]")
-            self.keys(w, ("name", "namespace", "labels", "role", "ports"), "a workload")
+            self.keys(
+                w,
+                ("name", "namespace", "labels", "selector", "service", "role", "ports"),
+                "a workload",
+            )
             self.required(w, "name", f"workloads[{i}]", "web")
             name = self.string(w, "name", "workload")
             problem = k8s.dns1035_label_problem(name)
@@ -382,23 +387,29 @@ class _Loader:
                     f"{what}: namespace {namespace!r} is not declared",
                     k8s.did_you_mean(namespace, self.namespaces, "declared namespaces"),
                 )
-            if self.namespaces[namespace].existing:
-                raise self.fail(
-                    w.value_line("namespace"),
-                    f"{what}: namespace {namespace!r} is existing and can hold no probe workloads",
-                    "put the workload in a namespace the scenario creates",
-                )
-            labels = self.labels(
-                self.required(w, "labels", what, "{app: " + name + "}"),
-                w.value_line("labels"),
-                f"{what} labels",
-            )
-            if not labels:
-                raise self.fail(
+            selector, service = self.in_place_workload(w, what, namespace)
+            if selector:
+                labels = dict(selector)
+            else:
+                if self.namespaces[namespace].existing:
+                    raise self.fail(
+                        w.value_line("namespace"),
+                        f"{what}: namespace {namespace!r} is existing and can hold no probe "
+                        "workloads",
+                        "put the workload in a namespace the scenario creates, or pick existing "
+                        "pods with selector: {app: ...} (in place, docs/staging.md)",
+                    )
+                labels = self.labels(
+                    self.required(w, "labels", what, "{app: " + name + "}"),
                     w.value_line("labels"),
-                    f"{what}: labels must not be empty",
-                    "e.g. labels: {app: " + name + "}",
+                    f"{what} labels",
                 )
+                if not labels:
+                    raise self.fail(
+                        w.value_line("labels"),
+                        f"{what}: labels must not be empty",
+                        "e.g. labels: {app: " + name + "}",
+                    )
             ports = self.ports(w, what)
             role = w.get("role")
             if role is None:
@@ -421,8 +432,105 @@ class _Loader:
                     f"{what}: a client serves no ports, but ports are given",
                     "set role: both, or remove ports",
                 )
+            self.mode_matches(name, bool(selector), line)
             self.workloads[name] = Workload(
-                name, namespace, labels, ports, cast(Role, role), Source(self.path, line)
+                name,
+                namespace,
+                labels,
+                ports,
+                cast(Role, role),
+                Source(self.path, line),
+                selector=selector,
+                service=service,
+            )
+
+    # ------------------------------------------------------------ in place
+
+    def in_place_workload(
+        self, w: YMap, what: str, namespace: str
+    ) -> tuple[dict[str, str], str | None]:
+        """(selector, service) of an in-place workload; ({}, None) for a probe workload."""
+        if w.get("selector") is None:
+            if "selector" in w:
+                raise self.fail(
+                    w.value_line("selector"),
+                    f"{what}: selector has no value",
+                    "selector: {app: web} (the labels of the existing pods)",
+                )
+            if w.get("service") is not None:
+                raise self.fail(
+                    w.value_line("service"),
+                    f"{what}: service names the real Service of an existing workload "
+                    "(selector:); a probe workload gets a Service named after it",
+                    "remove service:",
+                )
+            return {}, None
+        if "labels" in w:
+            raise self.fail(
+                w.key_line("labels"),
+                f"{what}: give labels (a probe pod the harness deploys) or selector "
+                "(existing pods, in place), not both",
+                "keep selector: for existing pods, or labels: for a probe pod",
+            )
+        if not self.namespaces[namespace].existing:
+            ns = self.namespaces[namespace]
+            raise self.fail(
+                w.value_line("namespace"),
+                f"{what}: selector picks existing pods, but namespace {namespace!r} "
+                f"(line {ns.source.line if ns.source else '?'}) is created by the scenario",
+                f"mark namespace {namespace!r} existing: true (an in-place run creates nothing)",
+            )
+        selector = self.labels(
+            w["selector"], w.value_line("selector"), f"{what} selector", reserved=False
+        )
+        if not selector:
+            raise self.fail(
+                w.value_line("selector"),
+                f"{what}: selector must not be empty (it would pick every pod)",
+                "e.g. selector: {app: web}",
+            )
+        service: str | None = None
+        if w.get("service") is not None:
+            service = self.string(w, "service", what)
+            problem = k8s.dns1035_label_problem(service)
+            if problem:
+                raise self.fail(
+                    w.value_line("service"), f"{what}: Service name {service!r} {problem}"
+                )
+        return selector, service
+
+    def mode_matches(self, name: str, in_place: bool, line: int) -> None:
+        """A scenario is either hermetic (labels:) or in place (selector:), never both."""
+        for other in self.workloads.values():
+            if other.in_place != in_place:
+                kinds = {True: "picks existing pods (selector:)", False: "is a probe pod (labels:)"}
+                raise self.fail(
+                    line,
+                    f"workload {name!r} {kinds[in_place]} but workload {other.name!r} "
+                    f"(line {other.source.line if other.source else '?'}) {kinds[other.in_place]}: "
+                    "a scenario is either hermetic or in place",
+                    "split them into two scenario files",
+                )
+
+    def in_place_rules(self, doc: YMap) -> None:
+        """An in-place scenario creates nothing and applies nothing."""
+        if not any(w.in_place for w in self.workloads.values()):
+            return
+        for ns in self.namespaces.values():
+            if not ns.existing:
+                raise self.fail(
+                    ns.source.line if ns.source else None,
+                    f"namespace {ns.name!r} would be created, but this scenario probes existing "
+                    "workloads (selector:) and an in-place run creates nothing",
+                    "mark it existing: true, or remove it",
+                )
+        if doc.get("manifests"):
+            raise self.fail(
+                doc.key_line("manifests"),
+                "an in-place scenario applies nothing: it probes the cluster's live policies, "
+                "so manifests: cannot be used",
+                "remove manifests:; to test these manifests, write a hermetic scenario "
+                "(labels: workloads in created namespaces)",
             )
 
     def ports(self, w: YMap, what: str) -> tuple[Port, ...]:
@@ -806,6 +914,15 @@ class _Loader:
             servers = [self.server(entry.target, line)]
             strict = True
         for server in servers:
+            if kind is TargetKind.SERVICE and server.in_place and server.service is None:
+                if strict:
+                    raise self.fail(
+                        line,
+                        f"{server.name!r} is an existing workload: a svc: cell needs the name of "
+                        "its real Service",
+                        f"add service: <Service name> to workload {server.name!r}",
+                    )
+                continue
             ports = self.select_ports(server, entry, strict)
             for w in sources:
                 if w.name == server.name:

@@ -428,11 +428,39 @@ class Resources:
         obj = self.store.create(target.kind, target.namespace, body)
         return self._respond(request, target.kind, obj, 201)
 
+    def _ephemeral_allowed(self, target: Target, current: Obj, new: Any) -> None:
+        """The ephemeral_forbidden fault, and API validation: existing ephemeral containers
+        can be neither changed nor removed."""
+        if self.server.faults.ephemeral_forbidden:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'pods "{target.name}" is forbidden: admission webhook "ephemeral.sandbox" denied '
+                "the request: ephemeral containers are not allowed (sandbox fault "
+                "ephemeral_forbidden)",
+            )
+        old = {
+            str(c.get("name")): c
+            for c in (current.get("spec") or {}).get("ephemeralContainers") or []
+        }
+        now = {str(c.get("name")): c for c in new or [] if isinstance(c, dict)}
+        for name, spec in old.items():
+            if name not in now or now[name] != spec:
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'Pod "{target.name}" is invalid: spec.ephemeralContainers: Forbidden: '
+                    f"existing ephemeral containers may not be removed or changed ({name})",
+                )
+
     def _replace(self, request: web.Request, target: Target, body: Any) -> web.Response:
         if not isinstance(body, dict):
             raise ApiError.bad_request("the request body must be an object")
         if target.subresource == "ephemeralcontainers":
             current = self.store.get(target.kind, target.namespace, target.name)
+            self._ephemeral_allowed(
+                target, current, (body.get("spec") or {}).get("ephemeralContainers")
+            )
             current["spec"]["ephemeralContainers"] = (body.get("spec") or {}).get(
                 "ephemeralContainers"
             ) or []
@@ -459,6 +487,9 @@ class Resources:
                 patched = patching.json_patch(current, body)
             else:
                 patched = patching.strategic_merge_patch(current, body)
+            self._ephemeral_allowed(
+                target, current, patched.get("spec", {}).get("ephemeralContainers")
+            )
             current["spec"]["ephemeralContainers"] = (
                 patched.get("spec", {}).get("ephemeralContainers") or []
             )

@@ -45,6 +45,10 @@ class NodeLike(Protocol):
 
     async def delete_pod(self, namespace: str, name: str) -> None: ...
 
+    async def start_ephemeral(
+        self, namespace: str, name: str, container: dict[str, Any]
+    ) -> None: ...
+
     async def exec(
         self, namespace: str, name: str, container: str | None, argv: list[str]
     ) -> asyncio.subprocess.Process: ...
@@ -108,6 +112,7 @@ class Cluster:
         self._starts: dict[PodKey, asyncio.Task[None]] = {}
         self._ran: set[PodKey] = set()
         self._killing: dict[PodKey, asyncio.Task[None]] = {}
+        self._ephemeral: set[tuple[str, str, str]] = set()  # (namespace, pod, container)
         self._ns_deleting: dict[str, asyncio.Task[None]] = {}
         self._sync_task: asyncio.Task[None] | None = None
         self._sync_dirty = False
@@ -156,6 +161,14 @@ class Cluster:
                 and key not in self._killing
             ):
                 self._killing[key] = self._spawn(self._kill_pod(key, meta["uid"]))
+            if event.type == "MODIFIED" and not meta.get("deletionTimestamp"):
+                for c in (event.obj.get("spec") or {}).get("ephemeralContainers") or []:
+                    ekey = (key[0], key[1], str(c.get("name")))
+                    if ekey not in self._ephemeral:
+                        self._ephemeral.add(ekey)
+                        self._spawn(self._start_ephemeral(key, meta["uid"], copy.deepcopy(c)))
+            if event.type == "DELETED":
+                self._ephemeral = {e for e in self._ephemeral if (e[0], e[1]) != key}
         elif resource == "namespaces":
             name = meta["name"]
             if event.type == "ADDED":
@@ -285,6 +298,11 @@ class Cluster:
                 _condition("PodScheduled", True),
             ],
             "containerStatuses": statuses,
+            **(
+                {"ephemeralContainerStatuses": pod["status"]["ephemeralContainerStatuses"]}
+                if (pod.get("status") or {}).get("ephemeralContainerStatuses")
+                else {}
+            ),
         }
 
     def _current(self, key: PodKey, uid: str) -> Obj | None:
@@ -353,9 +371,81 @@ class Cluster:
                 pod = self._current(key, uid)
                 if pod is not None:
                     self.store.set_status(PODS, key[0], key[1], self._running_status(pod, ip, True))
+                    if self.faults.crashes(key[0], key[1]):
+                        self._spawn(self._crash_later(key, uid, ip))
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    async def _crash_later(self, key: PodKey, uid: str, ip: str) -> None:
+        """The crash_after fault: kill the pod's containers; they stay down (CrashLoopBackOff)."""
+        await asyncio.sleep(self.faults.crash_after)
+        crash = getattr(self.node, "crash_containers", None)
+        if self._current(key, uid) is None or crash is None:
+            return
+        killed = set(await crash(key[0], key[1]))
+        pod = self._current(key, uid)
+        if pod is None or not killed:
+            return
+        status = self._running_status(pod, ip, False)
+        message = "back-off 5m0s restarting failed container"
+        for cs in status["containerStatuses"]:
+            if cs["name"] in killed:
+                cs["restartCount"] = 1
+                cs["started"] = False
+                cs["state"] = {
+                    "waiting": {"reason": "CrashLoopBackOff", "message": f"{message}={cs['name']}"}
+                }
+                cs["lastState"] = {
+                    "terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now()}
+                }
+        self.store.set_status(PODS, key[0], key[1], status)
+        for name in sorted(killed):
+            self.record_event(key, uid, "Warning", "BackOff", f"{message}={name}")
+
+    async def _start_ephemeral(self, key: PodKey, uid: str, container: dict[str, Any]) -> None:
+        """kubelet: run an ephemeral container added to a running pod; report its status."""
+        name = str(container.get("name"))
+        for _ in range(200):  # a pod that is still starting: wait (bounded) until it runs
+            pod = self._current(key, uid)
+            if pod is None:
+                return
+            if key in self._ran and (pod.get("status") or {}).get("podIP"):
+                break
+            await asyncio.sleep(0.1)
+        state: dict[str, Any]
+        try:
+            await self.node.start_ephemeral(key[0], key[1], container)
+            state = {"running": {"startedAt": now()}}
+        except Exception as exc:
+            message = str(getattr(exc, "message", "") or exc)
+            state = {
+                "waiting": {
+                    "reason": str(getattr(exc, "reason", "ErrImagePull")),
+                    "message": message,
+                }
+            }
+        pod = self._current(key, uid)
+        if pod is None:
+            return
+        status = copy.deepcopy(pod.get("status") or {})
+        statuses = [
+            s for s in status.get("ephemeralContainerStatuses") or [] if s.get("name") != name
+        ]
+        statuses.append(
+            {
+                "name": name,
+                "image": container.get("image"),
+                "imageID": f"sandbox://{container.get('image')}",
+                "containerID": f"sandbox://{secrets.token_hex(16)}",
+                "ready": False,
+                "restartCount": 0,
+                "state": state,
+                "lastState": {},
+            }
+        )
+        status["ephemeralContainerStatuses"] = statuses
+        self.store.set_status(PODS, key[0], key[1], status)
 
     def _set_waiting(self, key: PodKey, uid: str, reason: str, message: str) -> None:
         pod = self._current(key, uid)

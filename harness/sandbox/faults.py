@@ -21,7 +21,8 @@ from typing import Any
 from harness.errors import ConfigError
 
 _FRACTIONS = ("exec_upgrade_failure", "exec_lost_status", "api_429", "api_500")
-_SECONDS = ("pod_start_delay", "policy_delay", "exec_latency")
+_SECONDS = ("pod_start_delay", "policy_delay", "exec_latency", "crash_after")
+_PATTERNS = ("never_pull", "crash_pods")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,13 @@ class Faults:
     api_429: float = 0.0
     api_500: float = 0.0
     never_pull: tuple[str, ...] = ()
+    #: Seconds after a pod matching ``crash_pods`` became Ready when its containers are
+    #: killed for good (CrashLoopBackOff, never Ready again); 0 = off.
+    crash_after: float = 0.0
+    #: ``namespace/name`` patterns of the pods ``crash_after`` kills.
+    crash_pods: tuple[str, ...] = ()
+    #: Refuse every ephemeral container (403, as an admission webhook would).
+    ephemeral_forbidden: bool = False
     seed: int | None = None
 
     def rng(self) -> random.Random:
@@ -43,9 +51,17 @@ class Faults:
     def never_pulls(self, image: str) -> bool:
         return any(fnmatch.fnmatchcase(image, pattern) for pattern in self.never_pull)
 
+    def crashes(self, namespace: str, name: str) -> bool:
+        """Whether the pod ``namespace/name`` is one ``crash_after`` kills."""
+        if self.crash_after <= 0:
+            return False
+        key = f"{namespace}/{name}"
+        return any(fnmatch.fnmatchcase(key, pattern) for pattern in self.crash_pods)
+
     def to_json(self) -> str:
         data = asdict(self)
-        data["never_pull"] = list(self.never_pull)
+        for name in _PATTERNS:
+            data[name] = list(data[name])
         return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
@@ -83,15 +99,15 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     def bad(why: str) -> ConfigError:
         return ConfigError(f"{source}: fault knob {name}={value!r} {why}")
 
-    if name == "enforce":
+    if name in ("enforce", "ephemeral_forbidden"):
         if not isinstance(value, bool):
             raise bad("must be true or false")
         return value
-    if name == "never_pull":
+    if name in _PATTERNS:
         if isinstance(value, str):
             value = [part for part in value.split(",") if part]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise bad("must be a list of image patterns")
+            raise bad("must be a list of patterns")
         return tuple(value)
     if name == "seed":
         if value is None:
@@ -130,6 +146,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="PATTERN",
         help="image pattern that fails to pull (repeatable)",
+    )
+    group.add_argument(
+        "--crash-pod",
+        dest="crash_pods",
+        action="append",
+        metavar="NAMESPACE/NAME",
+        help="pod pattern whose containers --crash-after kills (repeatable)",
+    )
+    group.add_argument(
+        "--ephemeral-forbidden",
+        dest="ephemeral_forbidden",
+        action="store_const",
+        const=True,
+        help="refuse ephemeral containers (403), as a restrictive admission policy does",
     )
     group.add_argument("--seed", dest="seed", type=int, metavar="N")
 

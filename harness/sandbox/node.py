@@ -37,6 +37,7 @@ import ipaddress
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Mapping
@@ -310,6 +311,9 @@ class Node:
                 "ipv6/conf/all/disable_ipv6": "1",
                 "ipv6/conf/default/disable_ipv6": "1",
                 "ipv4/ip_forward": "1",
+                # pods are /32s routed through the node: no "go direct" redirects
+                "ipv4/conf/all/send_redirects": "0",
+                "ipv4/conf/default/send_redirects": "0",
             },
         )
         with contextlib.suppress(FileNotFoundError):
@@ -437,12 +441,18 @@ class Node:
     # ------------------------------------------------------------ pods
 
     def _pod_net_cmds(self, ip: str) -> list[str]:
+        # Routed like Calico: a /32 and everything via the node. A flat /16 would make
+        # every pod ARP for every peer; the kernel's neighbour table is shared by all
+        # namespaces (gc_thresh3, 1024 by default), so a 50x50 matrix overflowed it
+        # and new connections were silently dropped. Now a pod needs one neighbour
+        # (the gateway) and the node one per pod.
         return [
             "link set lo up",
             "link set eth0 addrgenmode none",
-            f"addr add {ip}/{self._net.prefixlen} dev eth0",
+            f"addr add {ip}/32 dev eth0",
             "link set eth0 up",
-            f"route add default via {self._gateway}",
+            f"route add {self._gateway}/32 dev eth0",
+            f"route add default via {self._gateway} dev eth0",
         ]
 
     def _address(self, index: int) -> str:
@@ -617,6 +627,50 @@ class Node:
         self.state.drop_netns(rec.netns)
         if rec.directory is not None:
             shutil.rmtree(rec.directory, ignore_errors=True)
+
+    async def crash_containers(self, namespace: str, name: str) -> list[str]:
+        """Fault injection: SIGKILL the pod's container processes (and its UDP answers).
+
+        Nothing restarts them. Returns the names of the containers killed.
+        """
+        rec = self._pods.get((namespace, name))
+        if rec is None or rec.netns == self.dns_ns:
+            return []
+        killed: list[str] = []
+        for t in rec.udp:
+            t.close()
+        if rec.udp:
+            killed.extend(n for n, c in rec.containers.items() if c.proc is None and c.tcp_ports)
+        rec.udp = []
+        for cont in rec.containers.values():
+            proc = cont.proc
+            if proc is None or proc.returncode is not None:
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                proc.kill()
+            with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+                await asyncio.wait_for(proc.wait(), 5.0)
+            self.state.drop_pid(proc.pid)
+            killed.append(cont.name)
+        return sorted(set(killed))
+
+    async def start_ephemeral(
+        self, namespace: str, name: str, container: Mapping[str, Any]
+    ) -> None:
+        """Register an ephemeral container of a running pod, so exec can run in it.
+
+        Like curl/busybox containers it has no process of its own (its command is
+        not run, so in the sandbox it never exits); exec runs in the pod's network
+        namespace with its image's tools. ImagePullError for an unknown image.
+        """
+        rec = self._pods.get((namespace, name))
+        if rec is None:
+            raise PodNotFound(f"pod {namespace}/{name} is not running on the sandbox node")
+        cname = str(container.get("name") or "")
+        if cname and cname not in rec.containers:
+            rec.containers[cname] = _Container(cname, resolve(str(container.get("image") or "")))
 
     # ------------------------------------------------------------ exec
 

@@ -18,7 +18,24 @@ import pytest
 
 from tests.infra._repo import ROOT
 
-MANIFEST = "# fake calico.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: calico-config}\n"
+MANIFEST = """# fake calico.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: calico-config}
+---
+kind: DaemonSet
+spec:
+  template:
+    spec:
+      containers:
+        - name: calico-node
+          env:
+            # The default IPv4 pool to create on startup if none exists.
+            # - name: CALICO_IPV4POOL_CIDR
+            #   value: "192.168.0.0/16"
+            - name: CALICO_DISABLE_FILE_LOGGING
+              value: "true"
+"""
 
 FAKE_KIND = r"""#!/usr/bin/env bash
 echo "kind $*" >> "$FAKE_LOG"
@@ -31,6 +48,11 @@ esac
 """
 FAKE_KUBECTL = r"""#!/usr/bin/env bash
 echo "kubectl $*" >> "$FAKE_LOG"
+prev=""
+for arg in "$@"; do
+  if [ "$prev" = "-f" ]; then cp "$arg" "$FAKE_STATE/applied.yaml"; fi
+  prev="$arg"
+done
 case "$*" in
   *"get namespace kube-system"*) echo kube-system ;;
   *"get pods -l k8s-app=kube-dns"*) echo coredns-a coredns-b ;;
@@ -60,6 +82,7 @@ class Sandbox:
     repo: Path
     env: dict[str, str]
     log: Path
+    state: Path
 
     def run(self, script: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         env = {**self.env, **extra}
@@ -109,7 +132,7 @@ def box(tmp_path: Path) -> Sandbox:
         "FAKE_MANIFEST": MANIFEST,
         "LANG": os.environ.get("LANG", "C.UTF-8"),
     }
-    return Sandbox(repo=repo, env=env, log=log)
+    return Sandbox(repo=repo, env=env, log=log, state=state)
 
 
 def _pin_value(pin: Path, key: str) -> str:
@@ -252,3 +275,37 @@ def test_unknown_argument_is_an_error(box: Sandbox) -> None:
         assert result.returncode == 1
         assert "unknown argument '--bogus'" in result.stderr
         assert box.run(script, "--help").returncode == 0
+
+
+def test_calico_pool_is_set_to_the_kind_pod_subnet_after_verification(box: Sandbox) -> None:
+    assert box.run("kind-up", "--pin").returncode == 0
+    up = box.run("kind-up")
+    assert up.returncode == 0, up.stderr
+    applied = (box.state / "applied.yaml").read_text()
+    # The commented default is replaced by the kind podSubnet, at the same indentation.
+    assert (
+        '            - name: CALICO_IPV4POOL_CIDR\n              value: "10.244.0.0/16"\n'
+        in applied
+    )
+    assert "192.168.0.0/16" not in applied
+    assert "CALICO_DISABLE_FILE_LOGGING" in applied  # the rest is untouched
+    assert "CALICO_IPV4POOL_CIDR=10.244.0.0/16" in up.stdout
+    # The pin is the checksum of the manifest as published, not of our edit.
+    assert _pin_value(box.pin, "CALICO_SHA256") == hashlib.sha256(MANIFEST.encode()).hexdigest()
+
+
+def test_pool_follows_the_kind_config(box: Sandbox) -> None:
+    config = box.repo / "kind-config.yaml"
+    config.write_text(config.read_text().replace("10.244.0.0/16", "10.250.0.0/16"))
+    assert box.run("kind-up", "--pin").returncode == 0
+    assert box.run("kind-up").returncode == 0
+    assert 'value: "10.250.0.0/16"' in (box.state / "applied.yaml").read_text()
+
+
+def test_manifest_without_the_pool_block_is_refused_before_creating(box: Sandbox) -> None:
+    plain = "# fake calico.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+    good = hashlib.sha256(plain.encode()).hexdigest()
+    result = box.run("kind-up", FAKE_MANIFEST=plain, CALICO_SHA256=good)
+    assert result.returncode == 1
+    assert "no commented CALICO_IPV4POOL_CIDR block" in result.stderr
+    assert not [c for c in box.calls() if c.startswith("kind create") or " apply " in c]

@@ -48,7 +48,9 @@ def test_kind_config_is_for_calico() -> None:
     assert cfg["kind"] == "Cluster"
     assert cfg["apiVersion"] == "kind.x-k8s.io/v1alpha4"
     assert cfg["networking"]["disableDefaultCNI"] is True
-    assert cfg["networking"]["podSubnet"] == "192.168.0.0/16"
+    # Inside 10.192.0.0/10, which the scenarios' ipBlock rules assume (scenarios/README.md);
+    # scripts/kind-up sets Calico's pool to it.
+    assert cfg["networking"]["podSubnet"] == "10.244.0.0/16"
     roles = [n["role"] for n in cfg["nodes"]]
     assert roles == ["control-plane", "worker", "worker"]
     images = {n["image"] for n in cfg["nodes"]}

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
-_CALL = re.compile(r"^nph_[hud] (\d+) (.*) &$", re.M)
+_CALL = re.compile(r"^nph_[ud] (\d+) (.*) &$", re.M)
+# One curl --parallel group: nph_c GROUP PARALLEL CONNECT_TIMEOUT MAX_TIME URL... &
+_GROUP = re.compile(r"^nph_c (\d+) \d+ \S+ \S+ (.*) &$", re.M)
 _HTTP = re.compile(r"http://\[?([^\]/']+?)\]?:(\d+)/")
 _UDP = re.compile(r"^'?([^' ]+)'? (\d+) \d+$")
 _DNS = re.compile(r"^'?([^' ]+)'? \d+$")
@@ -133,13 +135,29 @@ class FakeCluster:
         assert container == "client"
         lines = []
         lost = self.lost_lines.get((key, n), set())
+        net = self.network if phase == "probe" else self.datapath
+        round_no = self.round_of(key, phase)
+        others: set[int] = set()
         for m in _CALL.finditer(command[2]):
             index, body = int(m.group(1)), m.group(2)
-            probed = _parse(key, body)
-            net = self.network if phase == "probe" else self.datapath
-            code, extra = net(probed, self.round_of(key, phase))
+            others.add(index)
+            code, extra = net(_parse(key, body), round_no)
             if index not in lost:
                 lines.append(f"NPH {index} {code} 0.010 {extra}")
+        # HTTP probes take the indices the UDP/DNS lines left free, in order (the
+        # groups of harness.probes.curl_groups with one connect timeout); curl names
+        # each transfer by group and position, as the real script's lines do.
+        index = 0
+        for m in _GROUP.finditer(command[2]):
+            group = int(m.group(1))
+            for number, http in enumerate(_HTTP.finditer(m.group(2))):
+                while index in others:
+                    index += 1
+                probed = Probed(key, http.group(1), int(http.group(2)), "http")
+                code, extra = net(probed, round_no)
+                if index not in lost:
+                    lines.append(f"NPC {group} {number} {code} 0.010 {extra}")
+                index += 1
         if self.garbage:
             lines.insert(0, self.garbage)
         return Result("\n".join(lines) + "\n", "", 0)

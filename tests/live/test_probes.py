@@ -54,23 +54,61 @@ def _dns(expect: str = "allow") -> ProbeCall:
 # ------------------------------------------------------------------ script
 
 
-def test_script_has_one_line_per_probe_and_bounded_waves() -> None:
-    calls = [_http(f"t{i}", 80 + i) for i in range(5)]
-    script = build_script(calls, concurrency=2)
-    body = script.splitlines()[-9:]
+def test_http_probes_share_one_parallel_curl_per_connect_timeout() -> None:
+    calls = [_http(f"t{i}", 80 + i) for i in range(3)]
+    calls.append(ProbeCall(calls[0].probe, "10.0.0.9", connect_timeout=2.0))
+    script = build_script(calls, concurrency=200)
+    body = script.splitlines()[-4:]
     assert body == [
-        "nph_h 0 http://10.0.0.2:80/ 1 4 &",
-        "nph_h 1 http://10.0.0.2:81/ 1 4 &",
-        "wait",
-        "nph_h 2 http://10.0.0.2:82/ 1 4 &",
-        "nph_h 3 http://10.0.0.2:83/ 1 4 &",
-        "wait",
-        "nph_h 4 http://10.0.0.2:84/ 1 4 &",
+        "nph_c 0 200 1 2 http://10.0.0.2:80/ http://10.0.0.2:81/ http://10.0.0.2:82/ &",
+        "nph_c 1 200 2 3 http://10.0.0.9:80/ &",
         "wait",
         "exit 0",
     ]
     assert "--retry" not in script
     assert "--connect-timeout" in script
+    assert "--parallel-max" in script
+    # curl caps --parallel-max at 300
+    assert build_script(calls, concurrency=1000).splitlines()[-4].startswith("nph_c 0 300 ")
+
+
+def test_curl_groups_map_back_to_probe_indices() -> None:
+    from harness.probes import curl_groups
+
+    calls = [_udp(5353), _http("a"), _dns(), _http("b"), ProbeCall(_http("c").probe, "x", 3.0)]
+    assert curl_groups(calls) == [[1, 3], [4]]
+    out = "\n".join(
+        [
+            "NPC 0 1 0 0.002 200 0.001 ",
+            "NPC 1 0 28 3.001 000 0.000000 Connection timed out after 3001 milliseconds",
+            "NPH 0 0 0.010 netpol-harness-probe",
+            "NPC 0 0 7 0.001 000 0.000000 Failed to connect: Connection refused",
+            "NPH 2 0 0.020 Server: 10.96.0.10",
+        ]
+    )
+    obs = parse_output(calls, out)
+    assert [o.outcome for o in obs] == [
+        Outcome.CONNECTED,
+        Outcome.REFUSED,
+        Outcome.CONNECTED,
+        Outcome.CONNECTED,
+        Outcome.DROPPED,
+    ]
+    assert obs[4].seconds == 3.001
+
+
+def test_missing_curl_is_exit_127_for_its_group_only() -> None:
+    calls = [_http("a"), _udp(5353)]
+    obs = parse_output(calls, "NPC 0 missing\nNPH 1 1 1.000 \n")
+    assert obs[0].outcome is Outcome.ERROR
+    assert "probe tool is missing" in obs[0].detail
+    assert obs[1].outcome is Outcome.DROPPED
+
+
+def test_unknown_curl_option_is_quoted_in_the_error() -> None:
+    obs = parse_output([_http("a")], "curl: option -Z: is unknown\n")
+    assert obs[0].outcome is Outcome.ERROR
+    assert "curl: option -Z: is unknown" in obs[0].detail
 
 
 def test_script_lines_for_udp_and_dns() -> None:
@@ -83,9 +121,9 @@ def test_script_stays_small() -> None:
     from harness.probes import script_size
 
     one = script_size([_http()])
-    many = script_size([_http(f"t{i}", 80 + i) for i in range(17)])
-    assert one < 3000  # fits an exec URL easily
-    assert (many - one) / 16 < 80  # each extra probe is one short line
+    many = script_size([_http(f"t{i}", 80 + i) for i in range(101)])
+    assert one < 1500  # fits an exec URL easily
+    assert (many - one) / 100 < 40  # each extra probe is one URL
 
 
 def test_script_quotes_hostile_hosts() -> None:
@@ -93,8 +131,8 @@ def test_script_quotes_hostile_hosts() -> None:
         "s", "a", "svc", 80, "allow", target_kind=TargetKind.SERVICE, host="x'; rm -rf / #"
     )
     script = build_script([ProbeCall(probe, probe.host or "")])
-    line = next(ln for ln in script.splitlines() if ln.startswith("nph_h 0 "))
-    assert line == "nph_h 0 'http://x'\"'\"'; rm -rf / #:80/' 1 4 &"
+    line = next(ln for ln in script.splitlines() if ln.startswith("nph_c 0 "))
+    assert line == "nph_c 0 128 1 2 'http://x'\"'\"'; rm -rf / #:80/' &"
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")

@@ -109,7 +109,7 @@ def test_junit_failure_vs_error() -> None:
     assert error.get("type") == "infrastructure"
 
 
-def test_junit_setup_error_is_a_failed_setup_case() -> None:
+def test_junit_setup_error_is_an_errored_setup_case() -> None:
     plan = make_plan(CELLS)
     verdicts = tuple(
         Verdict(p, Status.ERROR, Outcome.ERROR, 0, 0.0, detail="setup failed: x")
@@ -119,9 +119,10 @@ def test_junit_setup_error_is_a_failed_setup_case() -> None:
     cases = _cases(junit_xml([result]))
     setup = [c for c in cases if c.get("name") == "setup"]
     assert len(setup) == 1
-    failure = setup[0].find("failure")
-    assert failure is not None
-    assert "ImagePullBackOff" in (failure.get("message") or "")
+    assert setup[0].find("failure") is None  # infrastructure: never a failure
+    error = setup[0].find("error")
+    assert error is not None
+    assert "ImagePullBackOff" in (error.get("message") or "")
     assert len(cases) == 1 + len(plan.probes)
 
 

@@ -122,7 +122,7 @@ def test_converged_cells_get_one_confirming_pass() -> None:
         return DROPPED if (p.port == 5432 and rnd >= 2) else CONNECTED
 
     cluster = FakeCluster(network=net)
-    result = _runner(cluster, FakeClock()).run(make_plan(CELLS, policies=[POLICY]))
+    result = _runner(cluster, FakeClock(), confirm="all").run(make_plan(CELLS, policies=[POLICY]))
     deny = _by_cell(result)["web->db:5432/TCP"]
     assert deny.status is Status.PASS
     assert deny.tries == 3  # 2 to converge + 1 confirmation
@@ -136,7 +136,7 @@ def test_flapping_cell_fails_on_confirmation() -> None:
         return CONNECTED
 
     cluster = FakeCluster(network=net)
-    result = _runner(cluster, FakeClock()).run(make_plan(CELLS, policies=[POLICY]))
+    result = _runner(cluster, FakeClock(), confirm="all").run(make_plan(CELLS, policies=[POLICY]))
     deny = _by_cell(result)["web->db:5432/TCP"]
     assert deny.status is Status.FAIL
     assert deny.observed is Outcome.CONNECTED
@@ -348,3 +348,69 @@ def test_confirmation_exec_failures_are_retried() -> None:
     assert verdict.tries == 2  # the first round and the (retried) confirmation
     assert "confirmation probe failed" not in verdict.detail
     assert [k for k, _ in cluster.execs].count("ns-r1/web") == 4
+
+
+def test_default_confirms_allow_cells_in_the_same_round_as_reprobes() -> None:
+    # Round 1: the deny is not programmed yet (connects), the allow agrees.
+    # Round 2 re-probes the deny AND confirms the allow: one exec per pod.
+    def net(p: Probed, rnd: int) -> tuple[int, str]:
+        return DROPPED if (p.port == 5432 and rnd >= 2) else CONNECTED
+
+    cluster = FakeCluster(network=net)
+    clock = FakeClock()
+    # settle=0: a confirmation counts at once (the merging is what is tested here)
+    result = _runner(cluster, clock, settle=0.0).run(make_plan(CELLS, policies=[POLICY]))
+    verdicts = _by_cell(result)
+    allow, deny = verdicts["web->api:80/TCP"], verdicts["web->db:5432/TCP"]
+    assert allow.status is Status.PASS and allow.tries == 2  # 1 + its confirmation
+    assert deny.status is Status.PASS and deny.tries == 2  # a drop is not re-confirmed
+    probe_execs = [k for k, phase in cluster.execs if phase == "probe"]
+    assert probe_execs.count("ns-r1/web") == 2  # round 2 carried both cells
+    assert clock.sleeps == [1.0]  # one round interval, no separate confirming pass
+
+
+def test_no_sleep_when_the_round_outlasted_the_interval() -> None:
+    def net(p: Probed, rnd: int) -> tuple[int, str]:
+        return DROPPED if (p.port == 5432 and rnd >= 2) else CONNECTED
+
+    clock = FakeClock()
+    cluster = FakeCluster(network=net, clock=clock, exec_seconds=0.6)
+    result = _runner(cluster, clock, settle=0.0).run(make_plan(CELLS, policies=[POLICY]))
+    assert all(v.status is Status.PASS for v in result.verdicts)
+    # Round 1 = 2 execs of 0.6 s (the fake clock adds them up): 1.2 s > the 1 s interval.
+    assert clock.sleeps == []
+
+
+def test_confirm_none_and_changed_modes() -> None:
+    def net(p: Probed, rnd: int) -> tuple[int, str]:
+        return DROPPED if (p.port == 5432 and rnd >= 2) else CONNECTED
+
+    none = _by_cell(
+        _runner(FakeCluster(network=net), FakeClock(), confirm="none").run(
+            make_plan(CELLS, policies=[POLICY])
+        )
+    )
+    assert none["web->api:80/TCP"].tries == 1
+    changed = _by_cell(
+        _runner(FakeCluster(network=net), FakeClock(), confirm="changed").run(
+            make_plan(CELLS, policies=[POLICY])
+        )
+    )
+    assert changed["web->api:80/TCP"].tries == 1
+    assert changed["web->db:5432/TCP"].tries == 3  # converged, then confirmed once
+
+
+def test_cell_flapping_after_confirmation_is_not_confirmed_twice() -> None:
+    # allow cell: connected, then dropped on confirmation (a late policy), then
+    # connects again: it re-converges but is never confirmed a second time.
+    def net(p: Probed, rnd: int) -> tuple[int, str]:
+        if p.port == 80:
+            return DROPPED if rnd == 2 else CONNECTED
+        return DROPPED
+
+    cluster = FakeCluster(network=net)
+    result = _runner(cluster, FakeClock()).run(make_plan(CELLS, policies=[POLICY]))
+    allow = _by_cell(result)["web->api:80/TCP"]
+    assert allow.status is Status.PASS
+    assert allow.tries == 3
+    assert "changed after agreeing: connected" in allow.detail

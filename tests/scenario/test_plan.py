@@ -312,9 +312,24 @@ def test_build_is_deterministic_and_pure(scenario: Scenario) -> None:
     )
 
 
-def test_default_images() -> None:
-    assert DEFAULT_IMAGES.client == "curlimages/curl:8.11.1"
-    assert DEFAULT_IMAGES.server == "nginxinc/nginx-unprivileged:1.27-alpine"
+def test_default_images_are_pinned_by_tag_and_digest() -> None:
+    assert DEFAULT_IMAGES.client == (
+        "curlimages/curl:8.11.1"
+        "@sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
+    )
+    assert DEFAULT_IMAGES.server == (
+        "nginxinc/nginx-unprivileged:1.27-alpine"
+        "@sha256:65e3e85dbaed8ba248841d9d58a899b6197106c23cb0ff1a132b7bfe0547e4c0"
+    )
+
+
+def test_pull_secrets_go_on_every_probe_pod(scenario: Scenario) -> None:
+    plan = build(scenario, "r1", created=CREATED, pull_secrets=("regcred", "mirror"))
+    assert plan.pods
+    for pod in plan.pods:
+        assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror"}]
+    plain = build(scenario, "r1", created=CREATED)
+    assert all("imagePullSecrets" not in pod["spec"] for pod in plain.pods)
 
 
 @pytest.mark.parametrize("bad", ["", "UPPER", "toolong123", "a-b"])

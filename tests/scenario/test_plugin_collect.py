@@ -258,6 +258,7 @@ def test_help_lists_every_option_and_ini_twin(project: pytest.Pytester) -> None:
         "connect-timeout",
         "convergence",
         "no-preflight",
+        "image-pull-secret",
     ):
         assert f"--netpol-{name}" in out
         assert "netpol_" + name.replace("-", "_") in out
@@ -284,4 +285,37 @@ def test_options_resolve_cli_over_ini_over_default(project: pytest.Pytester) -> 
         "-s", "--co", "--netpol-concurrency", "8", "--netpol-connect-timeout", "250ms", "scenarios"
     )
     line = next(line for line in result.outlines if line.startswith("OPTS"))
-    assert line == 'OPTS [8, true, "curlimages/curl:8.11.1", 0.25, 5.0, true]'
+    from harness.images import DEFAULT_IMAGES
+
+    assert line == f'OPTS [8, true, "{DEFAULT_IMAGES.client}", 0.25, 5.0, true]'
+
+
+PULL_SECRET_CONFTEST = """
+from harness.plugin import options_of
+
+def pytest_collection_modifyitems(config, items):
+    print("SECRETS", ",".join(options_of(config).image_pull_secret))
+"""
+
+
+def test_image_pull_secret_repeatable_and_ini_comma_list(project: pytest.Pytester) -> None:
+    project.makeconftest(PULL_SECRET_CONFTEST)
+    result = project.runpytest(
+        "-s",
+        "--co",
+        "--netpol-image-pull-secret",
+        "regcred",
+        "--netpol-image-pull-secret",
+        "a,b",
+        "scenarios",
+    )
+    assert "SECRETS regcred,a,b" in result.outlines
+    project.makeini("[pytest]\nnetpol_image_pull_secret = one, two\n")
+    result = project.runpytest("-s", "--co", "scenarios")
+    assert "SECRETS one,two" in result.outlines
+
+
+def test_image_pull_secret_bad_name_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("--co", "--netpol-image-pull-secret", "Bad_Name", "scenarios")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--netpol-image-pull-secret 'Bad_Name' is not a Secret name*"])

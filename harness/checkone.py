@@ -1,0 +1,514 @@
+"""One live probe, FROM -> TO:PORT[/PROTO], with the verdict and why (``netpol-harness check``).
+
+Steps (:meth:`Checker.check`):
+
+1. resolve FROM and TO to pods: ``namespace/name`` or ``namespace/label=value[,...]``
+   (the first Running and Ready pod by name);
+2. resolve a named port on the target's container ports;
+3. choose where the probe runs in the source pod: the ``client`` container of a
+   harness probe pod; else a running ephemeral probe container added earlier;
+   else the pod's default container, when it has ``curl`` (or ``nc`` for UDP);
+   else a new ephemeral container with the curl image and a restricted security
+   context (it sleeps an hour and exits: ephemeral containers cannot be removed);
+4. one probe through ``exec`` (the same script and classification as the runner);
+5. the explanation from the policy engine on the live Namespaces, Pods and
+   NetworkPolicies of the namespaces involved, and the ``kubectl exec`` rerun command.
+
+Only :mod:`harness.cluster` talks to the cluster (through :class:`CheckCluster`).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Protocol
+
+from harness import probes as probing
+from harness.errors import ConfigError
+from harness.errors import HarnessError
+from harness.errors import NotFound
+from harness.images import DEFAULT_IMAGES
+from harness.images import Images
+from harness.model import MANAGED_BY_LABEL
+from harness.model import MANAGED_BY_VALUE
+from harness.model import Cell
+from harness.model import Expectation
+from harness.model import Outcome
+from harness.model import PodRef
+from harness.model import Probe
+from harness.model import ProbeKind
+from harness.model import Protocol as Proto
+from harness.model import Status
+from harness.model import Target
+from harness.model import TargetKind
+
+#: Name prefix of the ephemeral probe containers (reused while they run).
+EPHEMERAL_PREFIX = "netpol-probe-"
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+_LABEL = re.compile(r"^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+class CheckError(HarnessError):
+    """No verdict possible: bad arguments, no pod, RBAC, exec or API failure (exit 2)."""
+
+
+class ExecOutput(Protocol):
+    @property
+    def stdout(self) -> str: ...
+
+    @property
+    def stderr(self) -> str: ...
+
+    @property
+    def exit_code(self) -> int: ...
+
+
+class CheckCluster(Protocol):
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+    def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]: ...
+
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        command: Sequence[str],
+        *,
+        container: str | None = None,
+        timeout: float = ...,
+    ) -> ExecOutput: ...
+
+    def add_ephemeral_container(
+        self, namespace: str, pod: str, container: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+
+    def wait_ephemeral_running(
+        self, namespace: str, pod: str, container: str, timeout: float = ..., interval: float = ...
+    ) -> dict[str, Any]: ...
+
+    def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]: ...
+
+
+# ------------------------------------------------------------------ arguments
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """``namespace/name`` (a pod) or ``namespace/label=value[,...]`` (first Ready pod)."""
+
+    namespace: str
+    name: str = ""
+    selector: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def selector_text(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.selector)
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name or self.selector_text}"
+
+
+def parse_endpoint(text: str, what: str) -> Endpoint:
+    namespace, slash, rest = text.partition("/")
+    fix = f"fix: write {what} as NAMESPACE/POD or NAMESPACE/LABEL=VALUE[,LABEL=VALUE]"
+    if not slash or not namespace or not rest:
+        raise ConfigError(f"{what} {text!r} is not NAMESPACE/POD or NAMESPACE/LABELS ({fix})")
+    if not _NAME.match(namespace):
+        raise ConfigError(f"{what} {text!r}: {namespace!r} is not a namespace name ({fix})")
+    if "=" not in rest:
+        if not _NAME.match(rest):
+            raise ConfigError(f"{what} {text!r}: {rest!r} is not a pod name ({fix})")
+        return Endpoint(namespace, name=rest)
+    pairs = []
+    for part in rest.split(","):
+        m = _LABEL.match(part.strip())
+        if not m:
+            raise ConfigError(f"{what} {text!r}: {part!r} is not LABEL=VALUE ({fix})")
+        pairs.append((m.group(1), m.group(2)))
+    return Endpoint(namespace, selector=tuple(pairs))
+
+
+def parse_target(text: str) -> tuple[Endpoint, int | str, Proto]:
+    """``TO:PORT[/PROTO]`` -> (endpoint, port number or name, protocol)."""
+    fix = "fix: e.g. database/app=mysql:3306/TCP or kube-system/k8s-app=kube-dns:53/UDP"
+    where, colon, port_text = text.rpartition(":")
+    if not colon or not where or not port_text:
+        raise ConfigError(f"TO {text!r} needs a port: TO:PORT[/PROTO] ({fix})")
+    port_part, _, proto_part = port_text.partition("/")
+    protocol = (proto_part or "TCP").upper()
+    if protocol not in ("TCP", "UDP"):
+        raise ConfigError(f"TO {text!r}: protocol {proto_part!r} is not TCP or UDP ({fix})")
+    port: int | str
+    if port_part.isdigit():
+        port = int(port_part)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"TO {text!r}: port {port} is not in 1-65535 ({fix})")
+    elif re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?", port_part):
+        port = port_part
+    else:
+        raise ConfigError(f"TO {text!r}: {port_part!r} is not a port number or name ({fix})")
+    proto: Proto = "UDP" if protocol == "UDP" else "TCP"
+    return parse_endpoint(where, "TO"), port, proto
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    source: Endpoint
+    target: Endpoint
+    port: int | str
+    protocol: Proto = "TCP"
+    expect: Expectation | None = None
+    timeout: float = 1.0
+
+
+# ------------------------------------------------------------------ result
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    request: CheckRequest
+    source: PodRef
+    target: PodRef
+    target_ip: str
+    port: int
+    outcome: Outcome
+    detail: str
+    container: str  # where the probe ran in the source pod
+    explanation: str
+    predicted: bool | None  # the engine's allow/deny (None: no prediction)
+    rerun: str
+    seconds: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def holds(self) -> bool | None:
+        """Whether the expectation holds (None without --expect, or on ERROR)."""
+        if self.request.expect is None or self.outcome is Outcome.ERROR:
+            return None
+        return _judge(self.request.expect, self.outcome, self.port, self.request.protocol)
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome is Outcome.ERROR:
+            return 2
+        holds = self.holds
+        return 0 if holds is None or holds else 1
+
+    def text(self) -> str:
+        req = self.request
+        lines = [
+            f"check {self.source} -> {self.target} ({self.target_ip}) "
+            f"port {self.port}/{req.protocol}"
+        ]
+        verdict = f"verdict: {self.outcome}"
+        if self.detail:
+            verdict += f" ({self.detail})"
+        if req.expect is not None and self.outcome is not Outcome.ERROR:
+            verdict += f"; expected {req.expect}: " + ("holds" if self.holds else "DOES NOT HOLD")
+        lines.append(verdict)
+        if self.explanation:
+            first, *rest = self.explanation.splitlines()
+            lines.append(f"why: {first}")
+            lines.extend(f"     {line}" for line in rest)
+        lines.extend(f"note: {n}" for n in self.notes)
+        lines.append(f"probe ran in: {self.source} container {self.container}")
+        lines.append(f"rerun: {self.rerun}")
+        lines.append(f"took {self.seconds:.2f}s")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        req = self.request
+        return {
+            "source": str(self.source),
+            "target": str(self.target),
+            "target_ip": self.target_ip,
+            "port": self.port,
+            "protocol": req.protocol,
+            "expect": req.expect,
+            "outcome": str(self.outcome),
+            "detail": self.detail,
+            "holds": self.holds,
+            "exit_code": self.exit_code,
+            "predicted": None
+            if self.predicted is None
+            else ("allow" if self.predicted else "deny"),
+            "explanation": self.explanation,
+            "container": self.container,
+            "rerun": self.rerun,
+            "notes": list(self.notes),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _judge(expect: Expectation, outcome: Outcome, port: int, protocol: Proto) -> bool:
+    return (
+        probing.judge(_probe(PodRef("x", "x"), PodRef("x", "x"), port, protocol, expect), outcome)
+        is Status.PASS
+    )
+
+
+def _probe(
+    source: PodRef, target: PodRef, port: int, protocol: Proto, expect: Expectation | None
+) -> Probe:
+    cell = Cell(source.name, Target(TargetKind.POD, target.name), port, protocol, expect or "allow")
+    kind = ProbeKind.UDP if protocol == "UDP" else ProbeKind.TCP
+    return Probe(f"check::{cell.key}", cell, kind, source, port, protocol, target_pod=target)
+
+
+# ------------------------------------------------------------------ pods
+
+
+def ready(pod: Mapping[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running" or not status.get("podIP"):
+        return False
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return any(
+        c.get("type") == "Ready" and str(c.get("status")) == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+def named_port(pod: Mapping[str, Any], name: str, protocol: str) -> int | None:
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for p in c.get("ports") or []:
+            if p.get("name") == name and (p.get("protocol") or "TCP") == protocol:
+                number = p.get("containerPort")
+                return int(number) if isinstance(number, int) else None
+    return None
+
+
+def running_ephemeral(pod: Mapping[str, Any]) -> str:
+    """The name of a running ephemeral probe container of ours in ``pod`` ('' if none)."""
+    statuses = (pod.get("status") or {}).get("ephemeralContainerStatuses") or []
+    for cs in sorted(statuses, key=lambda s: str(s.get("name"))):
+        name = str(cs.get("name") or "")
+        if name.startswith(EPHEMERAL_PREFIX) and "running" in (cs.get("state") or {}):
+            return name
+    return ""
+
+
+def default_container(pod: Mapping[str, Any]) -> str:
+    meta = pod.get("metadata") or {}
+    names = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
+    wanted = (meta.get("annotations") or {}).get(DEFAULT_CONTAINER_ANNOTATION)
+    if wanted in names:
+        return str(wanted)
+    return names[0] if names else ""
+
+
+def ephemeral_container(name: str, images: Images) -> dict[str, Any]:
+    """The ephemeral probe container: curl image, restricted, sleeps an hour and exits."""
+    return {
+        "name": name,
+        "image": images.client,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sleep", "3600"],
+        "stdin": False,
+        "tty": False,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+
+
+# ------------------------------------------------------------------ the check
+
+
+class Checker:
+    def __init__(
+        self,
+        cluster: CheckCluster,
+        *,
+        images: Images = DEFAULT_IMAGES,
+        ephemeral_timeout: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cluster = cluster
+        self.images = images
+        self.ephemeral_timeout = ephemeral_timeout
+        self._clock = clock
+
+    def _resolve(self, endpoint: Endpoint, what: str) -> dict[str, Any]:
+        try:
+            if endpoint.name:
+                pod = self.cluster.get_pod(endpoint.namespace, endpoint.name)
+                if not ready(pod):
+                    phase = (pod.get("status") or {}).get("phase", "Unknown")
+                    raise CheckError(
+                        f"{what} pod {endpoint} is not Running and Ready (phase {phase}) "
+                        "(fix: pick a Ready pod: kubectl get pods -n "
+                        f"{endpoint.namespace} -o wide)"
+                    )
+                return pod
+            pods = self.cluster.list_pods(endpoint.namespace, endpoint.selector_text)
+        except NotFound:
+            raise CheckError(
+                f"{what} pod {endpoint} not found (fix: kubectl get pods -n {endpoint.namespace}; "
+                f"or select by label: {endpoint.namespace}/app=NAME)"
+            ) from None
+        candidates = sorted((p for p in pods if ready(p)), key=lambda p: str(p["metadata"]["name"]))
+        if not candidates:
+            found = f"{len(pods)} pods match, none Running and Ready" if pods else "no pod matches"
+            raise CheckError(
+                f"{what} {endpoint}: {found} (fix: kubectl get pods -n {endpoint.namespace} "
+                f"-l {endpoint.selector_text} --show-labels)"
+            )
+        return candidates[0]
+
+    def check(self, request: CheckRequest) -> CheckResult:
+        start = self._clock()
+        src_pod = self._resolve(request.source, "FROM")
+        dst_pod = self._resolve(request.target, "TO")
+        source = PodRef(str(src_pod["metadata"]["namespace"]), str(src_pod["metadata"]["name"]))
+        target = PodRef(str(dst_pod["metadata"]["namespace"]), str(dst_pod["metadata"]["name"]))
+        target_ip = str((dst_pod.get("status") or {}).get("podIP"))
+        if isinstance(request.port, int):
+            port = request.port
+        else:
+            found = named_port(dst_pod, request.port, request.protocol)
+            if found is None:
+                raise CheckError(
+                    f"TO pod {target} has no container port named {request.port!r} "
+                    f"({request.protocol}) (fix: give the port number)"
+                )
+            port = found
+        probe = _probe(source, target, port, request.protocol, request.expect)
+        notes: list[str] = []
+        container, outcome, detail = self._run(src_pod, probe, target_ip, request.timeout, notes)
+        explanation, predicted = self._explain(source, target, port, request.protocol)
+        if predicted is not None and outcome in (Outcome.CONNECTED, Outcome.DROPPED):
+            observed = outcome is Outcome.CONNECTED
+            if observed != predicted:
+                notes.append(
+                    f"the policies {'allow' if predicted else 'deny'} it but the network "
+                    f"{'connected' if observed else 'dropped it'}: policy programming lag, a CNI "
+                    "difference, or a filter outside NetworkPolicy"
+                )
+        if outcome is Outcome.REFUSED:
+            notes.append(
+                f"refused: the packet reached {target} but nothing listens on "
+                f"{port}/{request.protocol} (or a REJECT rule answered): not a policy drop"
+            )
+        rerun = probing.rerun_command(
+            probe, target_ip, source.namespace, source.name, container, request.timeout
+        )
+        return CheckResult(
+            request=request,
+            source=source,
+            target=target,
+            target_ip=target_ip,
+            port=port,
+            outcome=outcome,
+            detail=detail,
+            container=container,
+            explanation=explanation,
+            predicted=predicted,
+            rerun=rerun,
+            seconds=self._clock() - start,
+            notes=tuple(notes),
+        )
+
+    # -------------------------------------------------------- probing
+
+    def _exec_probe(
+        self, pod: PodRef, container: str, probe: Probe, address: str, timeout: float
+    ) -> tuple[Outcome, str]:
+        call = probing.ProbeCall(probe, address, timeout)
+        try:
+            result = self.cluster.exec(
+                pod.namespace,
+                pod.name,
+                ["sh", "-c", probing.build_script([call])],
+                container=container,
+                timeout=probing.script_timeout([call]),
+            )
+        except HarnessError as exc:
+            return Outcome.ERROR, f"exec failed: {exc}"
+        stderr = result.stderr
+        if result.exit_code != 0:
+            stderr = f"script exit {result.exit_code}; {stderr}"
+        (obs,) = probing.parse_output([call], result.stdout, stderr)
+        return obs.outcome, obs.detail
+
+    def _run(
+        self,
+        pod: Mapping[str, Any],
+        probe: Probe,
+        address: str,
+        timeout: float,
+        notes: list[str],
+    ) -> tuple[str, Outcome, str]:
+        """(container used, outcome, detail)."""
+        ref = probe.source_pod
+        meta = pod.get("metadata") or {}
+        names = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
+        ours = (meta.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+        if ours and "client" in names:
+            outcome, detail = self._exec_probe(ref, "client", probe, address, timeout)
+            return "client", outcome, detail
+        existing = running_ephemeral(pod)
+        if existing:
+            outcome, detail = self._exec_probe(ref, existing, probe, address, timeout)
+            if outcome is not Outcome.ERROR:
+                return existing, outcome, detail
+        workload = default_container(pod)
+        if workload:
+            outcome, detail = self._exec_probe(ref, workload, probe, address, timeout)
+            if outcome is not Outcome.ERROR:
+                return workload, outcome, detail
+            notes.append(
+                f"container {workload} cannot run the probe ({detail[:120]}): "
+                "used an ephemeral probe container"
+            )
+        name = EPHEMERAL_PREFIX + "".join(
+            secrets.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(8)
+        )
+        try:
+            self.cluster.add_ephemeral_container(
+                ref.namespace, ref.name, ephemeral_container(name, self.images)
+            )
+            self.cluster.wait_ephemeral_running(
+                ref.namespace, ref.name, name, timeout=self.ephemeral_timeout
+            )
+        except HarnessError as exc:
+            raise CheckError(
+                f"cannot probe from {ref}: its containers have no curl/nc and an ephemeral "
+                f"probe container could not be added: {exc} (fix: grant patch on "
+                "pods/ephemeralcontainers (manifests/rbac/in-place.yaml), or probe FROM a pod "
+                "that has curl)"
+            ) from None
+        outcome, detail = self._exec_probe(ref, name, probe, address, timeout)
+        return name, outcome, detail
+
+    # -------------------------------------------------------- explanation
+
+    def _explain(
+        self, source: PodRef, target: PodRef, port: int, protocol: Proto
+    ) -> tuple[str, bool | None]:
+        try:
+            from harness.policy import engine
+
+            objects = self.cluster.snapshot({source.namespace, target.namespace})
+            decision = engine.Cluster.from_objects(objects).decide(
+                str(source), str(target), port, protocol
+            )
+        except Exception as exc:  # the explanation must never break the check
+            return f"no explanation: {type(exc).__name__}: {exc}", None
+        verdict = "allow" if decision.allowed else "deny"
+        return f"the policies {verdict} it (live objects): {decision.explain()}", decision.allowed

@@ -1,0 +1,68 @@
+"""A slow CNI must not turn a wrong allow into a PASS (the fault campaign's second finding).
+
+An allow-only scenario whose policy actually denies the cell: until the CNI programs
+the policy (3 s here) the probe connects. The first round and an immediate confirmation
+both connect, so the runner used to PASS it; a confirmation now counts only once
+``settle`` seconds have passed since the apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.model import Status
+from harness.runner import Recorder
+from harness.runner import Runner
+from harness.runner import RunSettings
+from tests.live.factory import make_plan
+from tests.live.fakes import CONNECTED
+from tests.live.fakes import DROPPED
+from tests.live.fakes import FakeClock
+from tests.live.fakes import FakeCluster
+from tests.live.fakes import Probed
+
+POLICY: dict[str, Any] = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "deny-db", "namespace": "ns-r1"},
+    "spec": {"podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress"]},
+}
+CELLS: list[tuple[str, str, int, Any]] = [("web", "db", 5432, "allow")]  # wrong: denied
+
+
+def run(programming_delay: float, **settings: Any) -> Any:
+    clock = FakeClock()
+    applied: list[float] = []
+
+    def network(p: Probed, round_no: int) -> tuple[int, str]:
+        if not applied:
+            applied.append(clock.now)
+        programmed = clock.now - applied[0] >= programming_delay
+        return DROPPED if programmed else CONNECTED
+
+    cluster = FakeCluster(network=network, clock=clock, exec_seconds=0.05)
+    runner = Runner(
+        cluster,
+        RunSettings(**{"concurrency": 4, "round_interval": 1.0, "convergence": 30.0, **settings}),
+        recorder=Recorder(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return runner.run(make_plan(CELLS, policies=[POLICY])).verdicts[0]
+
+
+def test_a_wrong_allow_hidden_by_a_3s_programming_delay_fails() -> None:
+    verdict = run(3.0)
+    assert verdict.status is Status.FAIL
+    assert "changed after agreeing" in verdict.detail
+
+
+def test_without_settling_the_same_cell_passed() -> None:
+    # The bug this guards against: confirmation right after the first round.
+    assert run(3.0, settle=0.0).status is Status.PASS
+
+
+def test_settle_is_capped_by_the_convergence_budget() -> None:
+    # A 2 s budget: the confirmation counts from 2 s on (a 3 s delay then hides it).
+    assert run(3.0, convergence=2.0).status is Status.PASS
+    assert run(1.5, convergence=2.0).status is Status.FAIL
