@@ -124,6 +124,7 @@ class RunSettings:
     #: Seconds after the apply before a confirming observation counts (capped by the
     #: convergence budget): a CNI programs policies with a delay, and until it has, an
     #: allow cell that a policy actually denies still connects (and would be confirmed).
+    #: Cut short once the policies have visibly landed: see Runner._settled_after.
     settle: float = 5.0
     explain: bool = True
 
@@ -173,6 +174,7 @@ class _Cell:
     confirming: bool = False  # the next observation is the confirmation
     confirmed: bool = False
     confirm_infra: int = 0  # broken confirmation attempts
+    agreed_from: float | None = None  # start (s after the apply) of the round it first passed
 
     @property
     def last(self) -> Observation:
@@ -482,7 +484,8 @@ class Runner:
                 wait = self.settings.round_interval - (self._clock() - last_start)
                 if all(cells[p.id].confirming for p in pending):
                     # Only confirmations left: take them once the policies had time to land.
-                    wait = max(wait, min(self.settings.settle, budget) - (self._clock() - applied))
+                    settled = min(self._settled_after(cells), budget)
+                    wait = max(wait, settled - (self._clock() - applied))
                 if failed_rounds:
                     wait = max(
                         wait,
@@ -501,17 +504,35 @@ class Runner:
             failed_rounds = failed_rounds + 1 if broke else 0
             now = self._clock() - applied
             next_pending: list[Probe] = []
+            settled = min(self._settled_after(cells), budget)
             for p in pending:
                 cell = cells[p.id]
                 if cell.confirming:
-                    early = started < min(self.settings.settle, budget)
+                    early = started < settled
                     again = self._confirmed(cell, results[p.id], now, started < budget, early)
                 else:
                     again = self._observed(cell, results[p.id], now, started < budget)
+                    if cell.agreed_from is None and judge(p, cell.last.outcome) is Status.PASS:
+                        cell.agreed_from = started
                 if again:
                     next_pending.append(p)
             pending = next_pending
         return [self._verdict(plan, cells[p.id], ips) for p in plan.probes]
+
+    def _settled_after(self, cells: Mapping[str, _Cell]) -> float:
+        """Seconds after the apply from which a confirming observation counts.
+
+        At most ``settle``. Earlier once the policies have visibly landed: every
+        expected-deny cell of the plan was DROPPED in some round (a drop of a whole
+        connect timeout does not happen before the CNI programs the policy: the
+        data path was proven first), plus one ``round_interval`` of margin from the
+        start of the last of those rounds. A plan without deny cells waits ``settle``.
+        """
+        denies = [c for c in cells.values() if c.probe.cell.expect == "deny"]
+        if not denies or any(c.agreed_from is None for c in denies):
+            return self.settings.settle
+        landed = max(c.agreed_from or 0.0 for c in denies)
+        return min(self.settings.settle, landed + self.settings.round_interval)
 
     def _needs_confirm(self, cell: _Cell) -> bool:
         """Whether a cell that just passed gets one confirming observation.

@@ -66,3 +66,53 @@ def test_settle_is_capped_by_the_convergence_budget() -> None:
     # A 2 s budget: the confirmation counts from 2 s on (a 3 s delay then hides it).
     assert run(3.0, convergence=2.0).status is Status.PASS
     assert run(1.5, convergence=2.0).status is Status.FAIL
+
+
+def run_pair(programming_delay: float, web_allowed: bool, **settings: Any) -> tuple[Any, float]:
+    """web -> db expected allow, other -> db expected deny; the policy lands after a delay.
+
+    Returns web's verdict and the fake clock's time when the run ended.
+    """
+    clock = FakeClock()
+    applied: list[float] = []
+
+    def network(p: Probed, round_no: int) -> tuple[int, str]:
+        if not applied:
+            applied.append(clock.now)
+        programmed = clock.now - applied[0] >= programming_delay
+        if not programmed:
+            return CONNECTED
+        allowed = web_allowed and p.pod.endswith("/web")
+        return CONNECTED if allowed else DROPPED
+
+    cluster = FakeCluster(network=network, clock=clock, exec_seconds=0.05)
+    runner = Runner(
+        cluster,
+        RunSettings(**{"concurrency": 4, "round_interval": 1.0, "convergence": 30.0, **settings}),
+        recorder=Recorder(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    cells: list[tuple[str, str, int, Any]] = [
+        ("other", "db", 5432, "deny"),
+        ("web", "db", 5432, "allow"),
+    ]
+    result = runner.run(make_plan(cells, policies=[POLICY]))
+    web = next(v for v in result.verdicts if v.probe.cell.source == "web")
+    return web, clock.now
+
+
+def test_settling_ends_early_once_every_deny_cell_dropped() -> None:
+    # The policy lands at 0.5 s: the deny cell drops in round 2, so confirmations count
+    # one round interval later instead of after the whole 5 s settle (default).
+    verdict, end = run_pair(0.5, web_allowed=True)
+    assert verdict.status is Status.PASS
+    assert end < 5.0  # without the cut the confirmation would wait for settle (5 s)
+
+
+def test_early_settling_still_catches_a_wrong_allow() -> None:
+    # web -> db is wrongly expected allow; the policy lands after 3 s. The deny cell
+    # proves the landing; web's confirmation taken after it sees the drop.
+    verdict, _ = run_pair(3.0, web_allowed=False)
+    assert verdict.status is Status.FAIL
+    assert "changed after agreeing" in verdict.detail
