@@ -19,6 +19,7 @@ Registered through the ``pytest11`` entry point ``netpol = "harness.plugin"``.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 from collections.abc import Callable
@@ -662,14 +663,35 @@ def ensure_preflight(
         report = preflight.Preflight(cluster, settings).run()
     except HarnessError as exc:
         config.stash[PREFLIGHT_KEY] = "failed"
-        stop(f"netpol: the cluster preflight could not run: {exc}\n{_NO_PREFLIGHT}")
+        message = f"netpol: the cluster preflight could not run: {exc}"
+        _write_setup_failure(options, message)
+        stop(f"{message}\n{_NO_PREFLIGHT}")
     if not report.ok:
         config.stash[PREFLIGHT_KEY] = "failed"
+        _write_setup_failure(options, f"netpol: {report.summary()}")
         stop(f"netpol: {report.summary()}\n{_NO_PREFLIGHT}")
     config.stash[PREFLIGHT_KEY] = "passed"
     if terminal is not None:
         passed = sum(1 for r in report.results if r.status == "ok")
         terminal.write_line(f"netpol preflight: {passed} checks passed on {report.server}")
+
+
+def _write_setup_failure(options: NetpolOptions, message: str) -> None:
+    """A run stopped before any cell still leaves its JUnit/JSON reports, saying why."""
+    from harness import report
+
+    summary = {
+        "version": report.SUMMARY_VERSION,
+        "scenario": "preflight",
+        "setup_error": message,
+        "cells": [],
+        "counts": {},
+    }
+    if options.junit:
+        report.atomic_write(options.junit, report.junit_from_summaries([summary]))
+    if options.report_json:
+        document = {"version": report.SUMMARY_VERSION, "scenarios": [summary]}
+        report.atomic_write(options.report_json, json.dumps(document, indent=2) + "\n")
 
 
 _NO_PREFLIGHT = "(no cell was run; fix the cluster, or skip this check with --netpol-no-preflight)"

@@ -189,12 +189,23 @@ def test_image_that_never_pulls_is_named(normal: str) -> None:
 
 
 @pytest.mark.sandbox
-def test_plugin_stops_on_a_bad_image_with_one_message(normal: str) -> None:
-    result = _pytest_run(normal, "--netpol-client-image", "nosuch/image:1")
+def test_plugin_stops_on_a_bad_image_with_one_message(normal: str, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    junit = tmp_path / "junit.xml"
+    result = _pytest_run(
+        normal, "--netpol-client-image", "nosuch/image:1", f"--netpol-junit={junit}"
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 4, out
     assert out.count("image nosuch/image:1 cannot be pulled") == 1, out
     assert "--netpol-no-preflight" in out
+    # The JUnit file still exists and says why nothing ran.
+    root = ET.parse(junit).getroot()
+    assert root.get("errors") == "1"  # an infrastructure cause: <error>, never a <failure>
+    error = root.find("testsuite/testcase/error")
+    assert error is not None
+    assert "nosuch/image:1" in (error.get("message", "") + (error.text or ""))
 
 
 @pytest.mark.sandbox
