@@ -284,7 +284,10 @@ def table(rows: Sequence[Row], header: str) -> str:
     harness = {r.cells: r for r in rows if r.mode == "harness"}
     for r in rows:
         base = harness.get(r.cells)
-        ratio = f"{r.matrix_s / base.matrix_s:,.0f}x" if base and r is not base else ""
+        ratio = ""
+        if base and r is not base:
+            value = r.matrix_s / base.matrix_s
+            ratio = f"{value:,.2f}x" if value < 10 else f"{value:,.0f}x"
         measured = f"{r.measured:,}" + (f" ({r.note})" if r.note else "")
         lines.append(
             f"| {r.cells:,} | {r.mode} | {_fmt(r.matrix_s, r.extrapolated)} | "

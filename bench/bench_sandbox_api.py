@@ -42,9 +42,14 @@ def scenario_text(pods: int, servers: int) -> str:
         "workloads:",
     ]
     for i in range(servers):
-        lines.append(f"  - {{name: s{i}, namespace: {NAMESPACE}, role: server, ports: [8080]}}")
+        lines.append(
+            f"  - {{name: s{i}, namespace: {NAMESPACE}, role: server, "
+            f"labels: {{app: s{i}}}, ports: [8080]}}"
+        )
     for i in range(pods - servers):
-        lines.append(f"  - {{name: c{i}, namespace: {NAMESPACE}, role: client}}")
+        lines.append(
+            f"  - {{name: c{i}, namespace: {NAMESPACE}, role: client, labels: {{app: c{i}}}}}"
+        )
     lines += ["expect:", "  default: allow"]
     return "\n".join(lines) + "\n"
 

@@ -173,6 +173,7 @@ class PreflightSettings:
     ready_timeout: float = 120.0
     datapath_timeout: float = 30.0
     convergence: float = 20.0  # how long the deny may take to be enforced
+    dns_timeout: float = 30.0  # how long a fresh pod may take to resolve (a loaded CoreDNS)
     connect_timeout: float = 1.0
     round_interval: float = 0.5
     delete_timeout: float = 60.0
@@ -501,7 +502,10 @@ class Preflight:
         started = self._clock()
         host = probe.host or ""
         outcome, detail = Outcome.ERROR, ""
-        for _ in range(3):
+        tries = 0
+        # Bounded, like the data-path proof: at least 3 tries, then until dns_timeout.
+        while tries < 3 or self._clock() - started < self.settings.dns_timeout:
+            tries += 1
             outcome, detail = self._probe(probe, host)
             if outcome is Outcome.CONNECTED:
                 self._record("dns", "ok", f"{host} resolves from a probe pod", started)
@@ -510,7 +514,8 @@ class Preflight:
         self._record(
             "dns",
             "fail",
-            f"{host} does not resolve from a probe pod in {namespace}: {outcome} ({detail}) "
+            f"{host} does not resolve from a probe pod in {namespace} after {tries} tries: "
+            f"{outcome} ({detail}) "
             "(fix: check CoreDNS in kube-system (k8s-app=kube-dns) and its Service)",
             started,
         )

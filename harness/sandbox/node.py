@@ -5,11 +5,12 @@ and nftables are never touched):
 
 - ``nph<id>-node``: a bridge ``br0`` holding the gateway address (first host of
   the pod CIDR), ``ip_forward=1``, the ``inet nph<id>`` nft table (policy in
-  ``forward`` via br_netfilter, Service ClusterIPs in ``prerouting`` DNAT) and
+  ``forward``, Service ClusterIPs in ``prerouting`` DNAT), no ICMP redirects, and
   /32 routes to the simulated external hosts. No default route.
 - ``nph<id>-p<N>``: one per pod; ``eth0`` is one end of a veth pair created in
-  the node namespace (``vp<N>`` on the bridge); default route via the gateway;
-  IPv6 off on eth0 (no link-local address) and dropped by the node anyway.
+  the node namespace (``vp<N>`` on the bridge); the pod IP as a /32 and every
+  route via the gateway (routed like Calico: one neighbour per pod, not one per
+  peer); IPv6 off on eth0 (no link-local address) and dropped by the node anyway.
 - ``nph<id>-dns``: the kube-system DNS pod (dnsmasq, see dns.py).
 - ``nph<id>-ext``: the "internet": every configured external address on one
   veth routed from the node, nginx answering HTTP on the configured ports.
@@ -445,10 +446,14 @@ class Node:
         # every pod ARP for every peer; the kernel's neighbour table is shared by all
         # namespaces (gc_thresh3, 1024 by default), so a 50x50 matrix overflowed it
         # and new connections were silently dropped. Now a pod needs one neighbour
-        # (the gateway) and the node one per pod.
+        # (the gateway) and the node one per pod. The MAC derives from the IP (as the
+        # CNI bridge plugin does: 0a:58 + the address): a reused IP keeps its MAC, so
+        # the node's cached neighbour entry for it never points at a deleted pod.
+        mac = "0a:58:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
         return [
             "link set lo up",
             "link set eth0 addrgenmode none",
+            f"link set eth0 address {mac}",
             f"addr add {ip}/32 dev eth0",
             "link set eth0 up",
             f"route add {self._gateway}/32 dev eth0",
