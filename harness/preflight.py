@@ -57,6 +57,7 @@ from harness.model import Workload
 from harness.rbac import IN_PLACE_RULES
 from harness.rbac import Permission
 from harness.rbac import rules_for
+from harness.runner import ExecOutput
 
 Mode = Literal["hermetic", "in-place"]
 CheckName = Literal["api", "rbac", "images", "dns", "enforcement"]
@@ -78,17 +79,6 @@ NOT_ENFORCED = (
     "every deny cell would fail for the wrong reason (fix: install a CNI that enforces "
     "NetworkPolicy, e.g. scripts/kind-up for kind + Calico)"
 )
-
-
-class ExecOutput(Protocol):
-    @property
-    def stdout(self) -> str: ...
-
-    @property
-    def stderr(self) -> str: ...
-
-    @property
-    def exit_code(self) -> int: ...
 
 
 class PreflightCluster(Protocol):
