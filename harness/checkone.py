@@ -49,6 +49,7 @@ from harness.model import Protocol as Proto
 from harness.model import Status
 from harness.model import Target
 from harness.model import TargetKind
+from harness.runner import ExecOutput
 
 #: Name prefix of the ephemeral probe containers (reused while they run).
 EPHEMERAL_PREFIX = "netpol-probe-"
@@ -59,17 +60,6 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 class CheckError(HarnessError):
     """No verdict possible: bad arguments, no pod, RBAC, exec or API failure (exit 2)."""
-
-
-class ExecOutput(Protocol):
-    @property
-    def stdout(self) -> str: ...
-
-    @property
-    def stderr(self) -> str: ...
-
-    @property
-    def exit_code(self) -> int: ...
 
 
 class CheckCluster(Protocol):
