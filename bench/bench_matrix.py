@@ -44,10 +44,10 @@ from typing import Any
 
 from harness.model import Plan
 from harness.model import Probe
-from harness.probes import curl_argv
-from harness.runner import Recorder
-from harness.runner import Runner
-from harness.runner import RunSettings
+from harness.probes.core import curl_argv
+from harness.live.runner import Recorder
+from harness.live.runner import Runner
+from harness.live.runner import RunSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = (8080, 8081)
@@ -143,7 +143,7 @@ class Row:
 
 def _plan(path: Path, run_id: str) -> Plan:
     from harness.plan import build
-    from harness.scenario import load
+    from harness.scenario.loader import load
 
     return build(load(path), run_id, created="2026-01-01T00:00:00Z")
 
@@ -151,7 +151,7 @@ def _plan(path: Path, run_id: str) -> Plan:
 def run_harness(
     kubeconfig: str, path: Path, cells: int, run_id: str, settings: RunSettings, mode: str
 ) -> Row:
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     cluster = Cluster(kubeconfig=kubeconfig)
     plan = _plan(path, run_id)
@@ -188,7 +188,7 @@ def run_baselines(
     kubeconfig: str, path: Path, cells: int, run_id: str, sample: int, modes: set[str]
 ) -> list[Row]:
     """Deploy once (as the harness does), then (b) and (c) on a sample of cells."""
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     cluster = Cluster(kubeconfig=kubeconfig)
     plan = _plan(path, run_id)

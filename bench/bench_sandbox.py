@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.sandbox import netns as nsx
-from harness.sandbox.node import Node
-from harness.sandbox.node import NodeConfig
+from netpol_sandbox import netns as nsx
+from netpol_sandbox.node import Node
+from netpol_sandbox.node import NodeConfig
 
 
 def make_pod(i: int, nginx: bool) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def scenario_text(pods: int, servers: int) -> str:
 
 def pod_bodies(work: Path, pods: int, servers: int) -> tuple[str, list[dict[str, Any]]]:
     from harness.plan import build
-    from harness.scenario import load
+    from harness.scenario.loader import load
 
     path = work / "scale.netpol.yaml"
     path.write_text(scenario_text(pods, servers))

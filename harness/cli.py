@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -22,8 +23,24 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("preflight", "harness.commands.preflight", "check a cluster is fit for live runs"),
     ("cleanup", "harness.commands.cleanup", "delete what earlier runs left behind"),
     ("images", "harness.commands.images", "list every image the harness uses (to mirror)"),
-    ("sandbox", "harness.sandbox.cli", "a single-host stand-in cluster for trying the harness"),
 )
+
+#: Entry-point group of extra subcommands (``name = "module"``): the module exposes
+#: ``configure(parser)`` and ``run(args)``. The sandbox registers ``sandbox`` here, so
+#: ``netpol-harness sandbox`` works without the harness importing the sandbox package.
+COMMAND_GROUP = "netpol_harness.commands"
+#: One-line help of the extra subcommands this distribution ships.
+_EXTRA_HELP = {"sandbox": "a single-host stand-in cluster for trying the harness"}
+
+
+def _commands() -> tuple[tuple[str, str, str], ...]:
+    """The built-in commands, then those registered under :data:`COMMAND_GROUP`."""
+    extra = sorted(
+        (ep.name, ep.value, _EXTRA_HELP.get(ep.name, f"provided by {ep.value}"))
+        for ep in entry_points(group=COMMAND_GROUP)
+        if ep.name not in {name for name, _, _ in COMMANDS}
+    )
+    return COMMANDS + tuple(extra)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -38,7 +55,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name, help_text in COMMANDS:
+    for name, module_name, help_text in _commands():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         if command is None or name == command:
             module = importlib.import_module(module_name)
@@ -48,7 +65,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
-    names = {name for name, _, _ in COMMANDS}
+    names = {name for name, _, _ in _commands()}
     for arg in argv:
         if not arg.startswith("-"):
             return arg if arg in names else None

@@ -405,7 +405,7 @@ def build_in_place(
     ``sources`` maps a workload to the pod its probes run in (the real pod holding
     the ephemeral probe container, or a fallback probe pod); ``targets`` maps a
     workload to the real pod whose IP is probed. Both are chosen at run time
-    (:mod:`harness.inplace`: the first Running and Ready pod of the selector). A
+    (:mod:`harness.live.inplace`: the first Running and Ready pod of the selector). A
     workload missing from them gets the placeholder ``PodRef(namespace, workload)``,
     so a plan exists even when the run cannot start (its cells report why).
     Pod targets are probed with ``ProbeKind.TCP`` (a real port, not a probe

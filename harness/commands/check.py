@@ -3,7 +3,7 @@
 FROM and TO are ``namespace/pod`` or ``namespace/label=value[,label=value]``.
 Exit codes: 0 the expectation holds (without ``--expect``: a verdict was
 reached), 1 it does not, 2 no verdict (bad arguments, no pod, exec/API failure).
-Logic: :mod:`harness.checkone`.
+Logic: :mod:`harness.live.check`.
 """
 
 from __future__ import annotations
@@ -29,16 +29,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.checkone import Checker
-    from harness.checkone import CheckError
-    from harness.checkone import CheckRequest
-    from harness.checkone import parse_endpoint
-    from harness.checkone import parse_target
+    from harness.live.check import Checker
+    from harness.live.check import CheckError
+    from harness.live.check import CheckRequest
+    from harness.live.check import parse_endpoint
+    from harness.live.check import parse_target
     from harness.errors import ConfigError
     from harness.errors import HarnessError
     from harness.images import DEFAULT_IMAGES
     from harness.images import Images
-    from harness.scenario import parse_duration
+    from harness.scenario.loader import parse_duration
 
     try:
         timeout = parse_duration(args.timeout)
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     source = parse_endpoint(args.source, "FROM")
     target, port, protocol = parse_target(args.target)
     request = CheckRequest(source, target, port, protocol, args.expect, timeout)
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     cluster = Cluster(kubeconfig=args.kubeconfig, context=args.context, retry_attempts=3)
     images = Images(client=args.client_image or DEFAULT_IMAGES.client, server=DEFAULT_IMAGES.server)

@@ -154,7 +154,7 @@ def find(
 
 def delete(cluster: CleanupCluster, items: Iterable[Leftover]) -> list[str]:
     """Delete ``items``; returns the problems (empty when every delete was accepted)."""
-    from harness.cluster import ObjectRef
+    from harness.live.cluster import ObjectRef
 
     problems = []
     for item in items:
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     older = parse_age(args.older_than) if args.older_than else None
     if args.run is not None and not re.fullmatch(r"[a-z0-9]{1,63}", args.run):
         raise ConfigError(f"--run {args.run!r} is not a run id (fix: e.g. --run 3k9x0q2a)")
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     cluster = Cluster(kubeconfig=args.kubeconfig, context=args.context)
     items = find(cluster, run=args.run, older_than=older)

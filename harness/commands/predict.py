@@ -214,9 +214,9 @@ def render_table(matrix: Mapping[str, Mapping[str, bool]], what: str) -> str:
 
 
 def _run_scenario(path: str, out: TextIO) -> int:
-    # harness.scenario and harness.plan come from other stages: import them lazily.
+    # harness.scenario.loader and harness.plan come from other stages: import them lazily.
     try:
-        scenario_module = importlib.import_module("harness.scenario")
+        scenario_module = importlib.import_module("harness.scenario.loader")
         plan_module = importlib.import_module("harness.plan")
     except ImportError:
         raise ConfigError(

@@ -44,12 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
     from harness.images import DEFAULT_IMAGES
     from harness.images import Images
-    from harness.preflight import CheckResult
-    from harness.preflight import Preflight
-    from harness.preflight import PreflightSettings
+    from harness.live.preflight import CheckResult
+    from harness.live.preflight import Preflight
+    from harness.live.preflight import PreflightSettings
 
     cluster = Cluster(kubeconfig=args.kubeconfig, context=args.context, retry_attempts=3)
     settings = PreflightSettings(

@@ -1,4 +1,4 @@
-"""A tiny scripted Kubernetes API server (aiohttp, loopback) for harness.cluster tests."""
+"""A tiny scripted Kubernetes API server (aiohttp, loopback) for harness.live.cluster tests."""
 
 from __future__ import annotations
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from harness.checkone import Endpoint
-from harness.checkone import parse_endpoint
-from harness.checkone import parse_target
+from harness.live.check import Endpoint
+from harness.live.check import parse_endpoint
+from harness.live.check import parse_target
 from harness.errors import ConfigError
 from tests.live import sbx
 
@@ -74,7 +74,7 @@ def test_parse_target_errors(text: str, message: str) -> None:
 
 
 def _create_workloads(kubeconfig: str) -> None:
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     cluster = Cluster(kubeconfig=kubeconfig)
     security = {
@@ -157,7 +157,7 @@ def test_deny_case_from_a_pod_without_curl_uses_an_ephemeral_container(kubeconfi
     again = _check(kubeconfig, "shop/other-0", "shop/db-0:8080", "--format", "json")
     doc = json.loads(again.stdout)
     assert again.returncode == 0  # no --expect: a verdict was reached
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     pod = Cluster(kubeconfig=kubeconfig).get_pod("shop", "other-0")
     names = [c["name"] for c in pod["spec"].get("ephemeralContainers") or []]

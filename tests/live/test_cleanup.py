@@ -58,7 +58,7 @@ def _policy(name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]
 
 @pytest.fixture
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     for kubeconfig in sbx.sandbox(tmp_path_factory.mktemp("cleanup")):
         c = Cluster(kubeconfig=kubeconfig)

@@ -1,4 +1,4 @@
-"""harness.cluster against a scripted fake API server on loopback."""
+"""harness.live.cluster against a scripted fake API server on loopback."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from harness.cluster import Cluster
-from harness.cluster import ObjectRef
-from harness.cluster import describe_pod
-from harness.cluster import error_from_status
-from harness.cluster import exit_code_from_status
-from harness.cluster import is_ready
+from harness.live.cluster import Cluster
+from harness.live.cluster import ObjectRef
+from harness.live.cluster import describe_pod
+from harness.live.cluster import error_from_status
+from harness.live.cluster import exit_code_from_status
+from harness.live.cluster import is_ready
 from harness.errors import ClusterError
 from harness.errors import ConfigError
 from harness.errors import Conflict

@@ -136,13 +136,13 @@ def _write(directory: Path, name: str, allow: list[str]) -> Path:
 
 def _run(kubeconfig: str, path: Path, **kw: object) -> tuple[ScenarioResult, list[str]]:
     """Run one scenario file; returns the result and the namespaces left afterwards."""
-    from harness.cluster import Cluster
-    from harness.live import LiveSession
+    from harness.live.cluster import Cluster
+    from harness.live.session import LiveSession
     from harness.model import RUN_LABEL
-    from harness.scenario import load
+    from harness.scenario.loader import load
 
     scenario = load(path)
-    from harness.runner import RunSettings
+    from harness.live.runner import RunSettings
 
     settings = RunSettings(ready_timeout=60.0, datapath_timeout=30.0)
     session = LiveSession(

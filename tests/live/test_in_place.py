@@ -82,7 +82,7 @@ def _sandbox(state: Path, *flags: str) -> Iterator[str]:
 
 
 def _deploy_workloads(kubeconfig: str) -> None:
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     cluster = Cluster(kubeconfig=kubeconfig)
     docs = list(yaml.safe_load_all((EXAMPLE / "workloads.yaml").read_text()))
@@ -94,7 +94,7 @@ def _deploy_workloads(kubeconfig: str) -> None:
 
 def _state(kubeconfig: str) -> dict[str, Any]:
     """What in-place mode must not change: namespaces, pods (spec, IP), Services, policies."""
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     cluster = Cluster(kubeconfig=kubeconfig)
     state: dict[str, Any] = {

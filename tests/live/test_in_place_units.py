@@ -1,4 +1,4 @@
-"""harness.inplace without a cluster: pod choice, fallback safety checks, the in-place run."""
+"""harness.live.inplace without a cluster: pod choice, fallback safety checks, the in-place run."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ import pytest
 
 from harness.errors import Forbidden
 from harness.errors import HarnessError
-from harness.inplace import InPlace
-from harness.inplace import choose_pod
-from harness.inplace import label_selector_matches
-from harness.inplace import selecting
+from harness.live.inplace import InPlace
+from harness.live.inplace import choose_pod
+from harness.live.inplace import label_selector_matches
+from harness.live.inplace import selecting
 from harness.model import Outcome
 from harness.model import Status
-from harness.runner import Recorder
-from harness.runner import RunSettings
-from harness.scenario import loads
+from harness.live.runner import Recorder
+from harness.live.runner import RunSettings
+from harness.scenario.loader import loads
 from tests.live.fakes import CONNECTED
 from tests.live.fakes import DROPPED
 from tests.live.fakes import FakeCluster

@@ -13,7 +13,7 @@ import pytest
 
 from harness.model import Scenario
 from harness.model import Status
-from harness.runner import RunSettings
+from harness.live.runner import RunSettings
 from tests.live.fakes import CONNECTED
 from tests.live.fakes import DROPPED
 from tests.live.fakes import FakeCluster
@@ -60,7 +60,7 @@ spec:
 
 
 def _scenario(tmp_path: Path, name: str = "tiny") -> Scenario:
-    from harness.scenario import load
+    from harness.scenario.loader import load
 
     (tmp_path / "policy.yaml").write_text(POLICY)
     path = tmp_path / f"{name}.netpol.yaml"
@@ -69,7 +69,7 @@ def _scenario(tmp_path: Path, name: str = "tiny") -> Scenario:
 
 
 def _session(cluster: FakeCluster, **kw: Any) -> Any:
-    from harness.live import LiveSession
+    from harness.live.session import LiveSession
 
     settings = RunSettings(round_interval=0.0, datapath_timeout=0.0)
     return LiveSession(
@@ -121,7 +121,7 @@ def test_keep_prints_the_delete_command_and_deletes_nothing(tmp_path: Path) -> N
     scenario = _scenario(tmp_path)
     cluster = FakeCluster()
     out = io.StringIO()
-    from harness.live import LiveSession
+    from harness.live.session import LiveSession
 
     session = LiveSession(
         cluster_factory=lambda: cluster,
@@ -166,7 +166,7 @@ def test_failure_in_setup_still_cleans_up(tmp_path: Path) -> None:
 
 
 def test_sigterm_becomes_keyboard_interrupt_and_is_restored() -> None:
-    from harness.live import LiveSession
+    from harness.live.session import LiveSession
 
     before = signal.getsignal(signal.SIGTERM)
     session = LiveSession(cluster_factory=FakeCluster, out=io.StringIO())
@@ -180,7 +180,7 @@ def test_sigterm_becomes_keyboard_interrupt_and_is_restored() -> None:
 
 
 def test_from_pytest_config_reads_netpol_options() -> None:
-    from harness.live import LiveSession
+    from harness.live.session import LiveSession
 
     values = {
         "netpol_kubeconfig": "/tmp/kc",
@@ -222,7 +222,7 @@ def test_write_reports_junit_json_and_fragments(tmp_path: Path) -> None:
     import json
     import xml.etree.ElementTree as ET
 
-    from harness.report import merge_fragments
+    from harness.report.core import merge_fragments
 
     scenario = _scenario(tmp_path)
     junit, summary = tmp_path / "out" / "junit.xml", tmp_path / "out" / "summary.json"
@@ -255,7 +255,7 @@ def test_objects_in_existing_namespaces_are_deleted_one_by_one(tmp_path: Path) -
     )
     path = tmp_path / "existing.netpol.yaml"
     path.write_text(text)
-    from harness.scenario import load
+    from harness.scenario.loader import load
 
     scenario = load(path)
     cluster = FakeCluster()

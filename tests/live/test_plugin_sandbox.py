@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.scenario import load
+from harness.scenario.loader import load
 from tests.live.test_e2e_sandbox import _env
 from tests.live.test_e2e_sandbox import _sandbox
 
@@ -46,7 +46,7 @@ def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _managed_namespaces(kubeconfig: str) -> list[str]:
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
     from harness.model import MANAGED_BY_LABEL
     from harness.model import MANAGED_BY_VALUE
 

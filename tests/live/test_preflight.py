@@ -21,10 +21,10 @@ import pytest
 from harness.errors import ClusterError
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
-from harness.preflight import Preflight
-from harness.preflight import PreflightSettings
-from harness.preflight import missing_permission
-from harness.preflight import pull_failure
+from harness.live.preflight import Preflight
+from harness.live.preflight import PreflightSettings
+from harness.live.preflight import missing_permission
+from harness.live.preflight import pull_failure
 from harness.rbac import HERMETIC_RULES
 from harness.rbac import Permission
 from tests.live import sbx
@@ -148,7 +148,7 @@ def test_pull_failure_names_the_image_of_the_waiting_container() -> None:
 
 
 def _leftovers(kubeconfig: str) -> list[str]:
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     cluster = Cluster(kubeconfig=kubeconfig)
     return [
@@ -292,7 +292,7 @@ def rbac_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 
 
 def _token_kubeconfig(kubeconfig: str, base: Path, token: str) -> str:
-    from harness.sandbox import kubeconfig as kc
+    from netpol_sandbox import kubeconfig as kc
 
     path = base / f"{token}.kubeconfig"
     kc.write(path, sbx.server_of(kubeconfig), token, user=token)

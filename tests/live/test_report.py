@@ -1,4 +1,4 @@
-"""harness.report: JUnit (parsed back), fragments merge, truth tables, JSON."""
+"""harness.report.core: JUnit (parsed back), fragments merge, truth tables, JSON."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from harness.model import Plan
 from harness.model import ScenarioResult
 from harness.model import Status
 from harness.model import Verdict
-from harness.report import junit_xml
-from harness.report import merge_fragments
-from harness.report import summary_json
-from harness.report import truth_tables
-from harness.report import write_fragment
-from harness.report import write_junit
+from harness.report.core import junit_xml
+from harness.report.core import merge_fragments
+from harness.report.core import summary_json
+from harness.report.core import truth_tables
+from harness.report.core import write_fragment
+from harness.report.core import write_junit
 from tests.live.factory import make_plan
 
 CELLS: list[tuple[str, str, int, Any]] = [

@@ -1,4 +1,4 @@
-"""harness.runner against a scripted fake cluster."""
+"""harness.live.runner against a scripted fake cluster."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from harness.errors import PodNotReady
 from harness.model import Outcome
 from harness.model import Settings
 from harness.model import Status
-from harness.runner import Recorder
-from harness.runner import Runner
-from harness.runner import RunSettings
+from harness.live.runner import Recorder
+from harness.live.runner import Runner
+from harness.live.runner import RunSettings
 from tests.live.factory import make_plan
 from tests.live.fakes import CONNECTED
 from tests.live.fakes import DROPPED
@@ -304,7 +304,7 @@ def test_client_only_scenario_skips_the_datapath_proof() -> None:
 
 
 def test_big_batches_are_split_to_fit_the_exec_url() -> None:
-    from harness.probes import script_size
+    from harness.probes.core import script_size
 
     cells: list[tuple[str, str, int, Any]] = [("web", f"s{i}", 80, "allow") for i in range(12)]
     cluster = FakeCluster()

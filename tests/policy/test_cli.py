@@ -346,7 +346,7 @@ spec:
 
 
 def test_scenario_static_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    pytest.importorskip("harness.scenario")
+    pytest.importorskip("harness.scenario.loader")
     pytest.importorskip("harness.plan")
     (tmp_path / "policies.yaml").write_text(POLICIES)
     path = tmp_path / "tiny.netpol.yaml"

@@ -144,7 +144,7 @@ def leftovers(kubeconfig: Path, wait: float = 60.0) -> list[str]:
 
     Waits (bounded) for terminating namespaces to go; returns "Kind ns/name" lines.
     """
-    from harness.cluster import Cluster
+    from harness.live.cluster import Cluster
 
     cluster = Cluster(kubeconfig=str(kubeconfig))
     deadline = time.monotonic() + wait
@@ -167,8 +167,8 @@ def leftovers(kubeconfig: Path, wait: float = 60.0) -> list[str]:
 
 def moment(kubeconfig: Path) -> str:
     """Which step a run is at, from what exists in the cluster right now."""
-    from harness.cluster import Cluster
-    from harness.cluster import is_ready
+    from harness.live.cluster import Cluster
+    from harness.live.cluster import is_ready
 
     cluster = Cluster(kubeconfig=str(kubeconfig), retry_attempts=1)
     try:

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from harness.errors import ConfigError
-from harness.sandbox import faults as faults_module
-from harness.sandbox.faults import Faults
+from netpol_sandbox import faults as faults_module
+from netpol_sandbox.faults import Faults
 
 
 def test_crash_knob_matches_namespace_slash_name_patterns() -> None:

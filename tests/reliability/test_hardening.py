@@ -13,11 +13,11 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from harness import plan as planning
-from harness.cluster import Cluster
-from harness.cluster import translate
+from harness.live.cluster import Cluster
+from harness.live.cluster import translate
 from harness.errors import Forbidden
-from harness.sandbox.admission import violations
-from harness.scenario import load
+from netpol_sandbox.admission import violations
+from harness.scenario.loader import load
 from tests.reliability import kit
 
 SCENARIO_FILES = sorted(kit.SCENARIOS.glob("*.netpol.yaml"))
@@ -81,7 +81,7 @@ def test_describe_names_the_server_never_the_token(tmp_path: Path) -> None:
 
 @pytest.mark.sandbox
 def test_a_scenario_runs_in_namespaces_enforcing_restricted(sandbox_kubeconfig: Path) -> None:
-    from harness.live import LiveSession
+    from harness.live.session import LiveSession
     from harness.model import RUN_LABEL
 
     cluster = Cluster(kubeconfig=str(sandbox_kubeconfig))
@@ -174,7 +174,7 @@ def test_no_token_key_or_certificate_in_logs_junit_or_json(
 
 
 def test_exec_handshake_errors_drop_the_echoed_headers() -> None:
-    from harness.cluster import _handshake_error
+    from harness.live.cluster import _handshake_error
 
     reason = (
         "Handshake status 403 Forbidden -+-+- "

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.live import _shield_sigterm
-from harness.live import interrupt_on_sigterm
+from harness.live.session import _shield_sigterm
+from harness.live.session import interrupt_on_sigterm
 from tests.reliability import kit
 
 SCENARIO = "default-deny-ingress.netpol.yaml"

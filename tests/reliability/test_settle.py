@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness.model import Status
-from harness.runner import Recorder
-from harness.runner import Runner
-from harness.runner import RunSettings
+from harness.live.runner import Recorder
+from harness.live.runner import Runner
+from harness.live.runner import RunSettings
 from tests.live.factory import make_plan
 from tests.live.fakes import CONNECTED
 from tests.live.fakes import DROPPED

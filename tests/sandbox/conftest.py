@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from harness.sandbox.api import Server
-from harness.sandbox.api import make_app
-from harness.sandbox.auth import Authenticator
-from harness.sandbox.daemon import build_server
-from harness.sandbox.faults import Faults
-from harness.sandbox.kubeconfig import write as write_kubeconfig
+from netpol_sandbox.api import Server
+from netpol_sandbox.api import make_app
+from netpol_sandbox.auth import Authenticator
+from netpol_sandbox.daemon import build_server
+from netpol_sandbox.faults import Faults
+from netpol_sandbox.kubeconfig import write as write_kubeconfig
 from tests.sandbox.fakenode import FakeNode
 
 TOKEN = "test-admin-token"

@@ -1,4 +1,4 @@
-"""A node agent stand-in for API tests: same interface as harness.sandbox.node.Node, but exec
+"""A node agent stand-in for API tests: same interface as netpol_sandbox.node.Node, but exec
 runs plain local subprocesses and pods get made-up IPs (no netns, no root)."""
 
 from __future__ import annotations

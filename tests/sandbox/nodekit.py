@@ -15,9 +15,9 @@ from typing import TypeVar
 
 import pytest
 
-from harness.sandbox import netns as nsx
-from harness.sandbox.node import Node
-from harness.sandbox.node import NodeConfig
+from netpol_sandbox import netns as nsx
+from netpol_sandbox.node import Node
+from netpol_sandbox.node import NodeConfig
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from harness.sandbox.admission import violations
+from netpol_sandbox.admission import violations
 from tests.sandbox.conftest import FAST
 from tests.sandbox.conftest import Api
 from tests.sandbox.conftest import start_api

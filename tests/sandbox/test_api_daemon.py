@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.sandbox.cli import running_pid
+from netpol_sandbox.cli import running_pid
 
 FAKE = "tests.sandbox.fakenode:FakeNode"
 ROOT = Path(__file__).resolve().parents[2]

@@ -90,7 +90,7 @@ def test_unknown_pod_is_404_before_upgrade(api: Api) -> None:
 
 
 def test_pending_pod_is_400(tmp_path: Any) -> None:
-    from harness.sandbox.faults import Faults
+    from netpol_sandbox.faults import Faults
     from tests.sandbox.conftest import start_api
 
     gen = start_api(tmp_path, Faults(pod_start_delay=30.0, policy_delay=0.01))

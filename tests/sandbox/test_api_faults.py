@@ -12,10 +12,10 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from harness.errors import ConfigError
-from harness.sandbox.controllers import PODS
-from harness.sandbox.faults import Faults
-from harness.sandbox.faults import add_arguments
-from harness.sandbox.faults import from_args
+from netpol_sandbox.controllers import PODS
+from netpol_sandbox.faults import Faults
+from netpol_sandbox.faults import add_arguments
+from netpol_sandbox.faults import from_args
 from tests.sandbox.conftest import Api
 from tests.sandbox.conftest import start_api
 from tests.sandbox.test_api_exec import run

@@ -109,7 +109,7 @@ def test_image_pull_failure_gives_backoff_and_event(api: Api) -> None:
 
 
 def test_never_pull_knob(tmp_path: Any) -> None:
-    from harness.sandbox.faults import Faults
+    from netpol_sandbox.faults import Faults
     from tests.sandbox.conftest import start_api
 
     gen = start_api(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.sandbox.cli import running_pid
+from netpol_sandbox.cli import running_pid
 from tests.sandbox.test_api_daemon import cli
 
 pytestmark = [
@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the real node needs root"),
     pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
     pytest.mark.skipif(
-        importlib.util.find_spec("harness.sandbox.node") is None, reason="no node agent yet"
+        importlib.util.find_spec("netpol_sandbox.node") is None, reason="no node agent yet"
     ),
 ]
 

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from harness.sandbox.api import parse_target
-from harness.sandbox.apierror import ApiError
-from harness.sandbox.patch import json_patch
-from harness.sandbox.patch import merge_patch
-from harness.sandbox.patch import remove_unapplied
-from harness.sandbox.patch import strategic_merge_patch
-from harness.sandbox.protobuf import decode
-from harness.sandbox.selectors import parse_field_selector
-from harness.sandbox.selectors import parse_label_selector
-from harness.sandbox.selectors import selector_matches
-from harness.sandbox.tables import age
+from netpol_sandbox.api import parse_target
+from netpol_sandbox.apierror import ApiError
+from netpol_sandbox.patch import json_patch
+from netpol_sandbox.patch import merge_patch
+from netpol_sandbox.patch import remove_unapplied
+from netpol_sandbox.patch import strategic_merge_patch
+from netpol_sandbox.protobuf import decode
+from netpol_sandbox.selectors import parse_field_selector
+from netpol_sandbox.selectors import parse_label_selector
+from netpol_sandbox.selectors import selector_matches
+from netpol_sandbox.tables import age
 from tests.sandbox.conftest import Api
 from tests.sandbox.test_api_objects import pod_body
 from tests.sandbox.test_api_objects import wait_for

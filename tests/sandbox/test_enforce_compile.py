@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness.sandbox.enforce import cidr_minus
-from harness.sandbox.enforce import compile_ruleset
-from harness.sandbox.enforce import compile_sets
-from harness.sandbox.enforce import filter_part
-from harness.sandbox.enforce import selector_matches
+from netpol_sandbox.enforce import cidr_minus
+from netpol_sandbox.enforce import compile_ruleset
+from netpol_sandbox.enforce import compile_sets
+from netpol_sandbox.enforce import filter_part
+from netpol_sandbox.enforce import selector_matches
 
 
 def pod(ns: str, name: str, ip: str, labels: dict[str, str], ports: Any = ()) -> dict[str, Any]:

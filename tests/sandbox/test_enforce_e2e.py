@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.sandbox import netns as nsx
+from netpol_sandbox import netns as nsx
 from tests.sandbox.nodekit import NEEDS_ROOT
 from tests.sandbox.nodekit import NGINX
 from tests.sandbox.nodekit import NodeRunner

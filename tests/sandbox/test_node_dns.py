@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from harness.sandbox.dns import build_hosts
-from harness.sandbox.dns import resolv_conf
+from netpol_sandbox.dns import build_hosts
+from netpol_sandbox.dns import resolv_conf
 from tests.sandbox.nodekit import NEEDS_ROOT
 from tests.sandbox.nodekit import NGINX
 from tests.sandbox.nodekit import NodeRunner

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.sandbox.images import ImagePullError
-from harness.sandbox.images import parse
-from harness.sandbox.images import resolve
+from netpol_sandbox.images import ImagePullError
+from netpol_sandbox.images import parse
+from netpol_sandbox.images import resolve
 
 DIGEST = "sha256:" + "ab" * 32
 

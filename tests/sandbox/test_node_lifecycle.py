@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.sandbox import netns as nsx
-from harness.sandbox.node import ImagePullError
-from harness.sandbox.node import Node
-from harness.sandbox.node import NodeConfig
-from harness.sandbox.node import PodNotFound
+from netpol_sandbox import netns as nsx
+from netpol_sandbox.node import ImagePullError
+from netpol_sandbox.node import Node
+from netpol_sandbox.node import NodeConfig
+from netpol_sandbox.node import PodNotFound
 from tests.sandbox.nodekit import NEEDS_ROOT
 from tests.sandbox.nodekit import NGINX
 from tests.sandbox.nodekit import leftovers

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import yamlload
+from harness.scenario import yamlload as yamlload
 from harness.errors import ScenarioError
-from harness.scenario import load
+from harness.scenario.loader import load
 from tests.scenario.util import load_text
 from tests.scenario.util import project
 from tests.scenario.util import scenario_text

@@ -176,7 +176,7 @@ def test_ini_twin_and_override(project: pytest.Pytester) -> None:
 
 LIVE_CONFTEST = """
 from harness.model import Outcome, Probe, PodRef, Status, Verdict, ProbeKind
-from harness.plugin import LIVE_KEY
+from harness.plugin.hooks import LIVE_KEY
 
 class Fake:
     def verdict_for(self, scenario, cell):
@@ -266,7 +266,7 @@ def test_help_lists_every_option_and_ini_twin(project: pytest.Pytester) -> None:
 
 OPTIONS_CONFTEST = """
 import json
-from harness.plugin import options_of
+from harness.plugin.hooks import options_of
 
 def pytest_collection_modifyitems(config, items):
     o = options_of(config)
@@ -291,7 +291,7 @@ def test_options_resolve_cli_over_ini_over_default(project: pytest.Pytester) -> 
 
 
 PULL_SECRET_CONFTEST = """
-from harness.plugin import options_of
+from harness.plugin.hooks import options_of
 
 def pytest_collection_modifyitems(config, items):
     print("SECRETS", ",".join(options_of(config).image_pull_secret))

@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.model import Cell
 from harness.model import Scenario
 from harness.model import TargetKind
-from harness.scenario import parse_duration
+from harness.scenario.loader import parse_duration
 from tests.scenario.util import load_text
 from tests.scenario.util import project
 from tests.scenario.util import scenario_text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.model import Scenario
-from harness.scenario import load
+from harness.scenario.loader import load
 
 MARK = "#!"
 

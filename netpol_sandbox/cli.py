@@ -1,6 +1,6 @@
 """``netpol-harness sandbox up|down|status|demo``: run the single-host stand-in cluster.
 
-``up`` starts the daemon (python -m harness.sandbox.daemon) in the background and returns
+``up`` starts the daemon (python -m netpol_sandbox.daemon) in the background and returns
 when the API answers and the DNS pod runs, printing the kubeconfig path. ``down`` stops it
 (SIGTERM, then cleanup of whatever the node left). ``demo`` = up, pytest, down.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.errors import ClusterError
 from harness.errors import ConfigError
-from harness.sandbox import faults as faults_module
+from netpol_sandbox import faults as faults_module
 
 DEFAULT_STATE = Path(".sandbox")
 
@@ -83,7 +83,7 @@ def running_pid(state_dir: Path) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    if b"harness.sandbox.daemon" not in cmdline:
+    if b"netpol_sandbox.daemon" not in cmdline:
         return None  # a recycled pid: not ours
     return pid
 
@@ -116,7 +116,7 @@ def up(state_dir: Path, args: argparse.Namespace) -> Path:
     command = [
         sys.executable,
         "-m",
-        "harness.sandbox.daemon",
+        "netpol_sandbox.daemon",
         "--state-dir",
         str(state_dir),
         "--faults",
@@ -180,17 +180,17 @@ def down(state_dir: Path, timeout: float = 30.0) -> list[str]:
     else:
         said.append(f"no sandbox daemon running for {state_dir}")
     info = read_info(state_dir)
-    node_spec = str(info.get("node") or "harness.sandbox.node:Node")
-    if node_spec == "harness.sandbox.node:Node" and state_dir.exists():
+    node_spec = str(info.get("node") or "netpol_sandbox.node:Node")
+    if node_spec == "netpol_sandbox.node:Node" and state_dir.exists():
         try:
-            from harness.sandbox import node as node_module
+            from netpol_sandbox import node as node_module
 
             removed = node_module.Node.cleanup_state(state_dir)
             said.extend(f"removed {item}" for item in removed)
         except ModuleNotFoundError:
             pass
     if info.get("id"):
-        from harness.sandbox.daemon import release_range
+        from netpol_sandbox.daemon import release_range
 
         release_range(str(info["id"]))
     with contextlib.suppress(OSError):

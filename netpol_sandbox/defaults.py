@@ -9,10 +9,10 @@ import ipaddress
 import re
 from typing import Any
 
-from harness.sandbox.apierror import ApiError
-from harness.sandbox.kinds import Kind
-from harness.sandbox.store import Obj
-from harness.sandbox.store import Store
+from netpol_sandbox.apierror import ApiError
+from netpol_sandbox.kinds import Kind
+from netpol_sandbox.store import Obj
+from netpol_sandbox.store import Store
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -416,7 +416,7 @@ class ServiceIPs:
         self._net = ipaddress.ip_network(cidr) if cidr else None
 
     def _used(self) -> set[str]:
-        from harness.sandbox.kinds import find
+        from netpol_sandbox.kinds import find
 
         kind = find("", "services")
         assert kind is not None

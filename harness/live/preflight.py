@@ -33,7 +33,7 @@ from typing import Any
 from typing import Literal
 from typing import Protocol
 
-from harness import probes as probing
+from harness.probes import core as probing
 from harness.errors import ClusterError
 from harness.errors import HarnessError
 from harness.images import DEFAULT_IMAGES
@@ -57,7 +57,7 @@ from harness.model import Workload
 from harness.rbac import IN_PLACE_RULES
 from harness.rbac import Permission
 from harness.rbac import rules_for
-from harness.runner import ExecOutput
+from harness.live.runner import ExecOutput
 
 Mode = Literal["hermetic", "in-place"]
 CheckName = Literal["api", "rbac", "images", "dns", "enforcement"]
@@ -457,7 +457,7 @@ class Preflight:
                 self._record("images", "ok", f"probe pods Ready ({images})", started)
                 return by_name
             if self._clock() >= deadline:
-                from harness.cluster import describe_pod  # pure helper, no I/O
+                from harness.live.cluster import describe_pod  # pure helper, no I/O
 
                 detail = "; ".join(
                     describe_pod(namespace, name, by_name.get(name), []).strip().replace("\n", ",")

@@ -1,6 +1,6 @@
 """The pytest plugin: ``*.netpol.yaml`` files become one test item per matrix cell.
 
-Registered through the ``pytest11`` entry point ``netpol = "harness.plugin"``.
+Registered through the ``pytest11`` entry point ``netpol = "harness.plugin.hooks"``.
 
 - Options live in the "netpol" group, each with an ini twin (``netpol_*``)
   used when the command-line option is not given.
@@ -46,9 +46,9 @@ from harness.model import Scenario
 from harness.model import Settings
 from harness.model import Status
 from harness.model import Verdict
-from harness.scenario import SUFFIX
-from harness.scenario import load
-from harness.scenario import parse_duration
+from harness.scenario.loader import SUFFIX
+from harness.scenario.loader import load
+from harness.scenario.loader import parse_duration
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 STATIC_RUN_ID = "static"
@@ -56,7 +56,7 @@ STATIC_CREATED = "1970-01-01T00:00:00Z"
 
 
 class LiveSession(TypingProtocol):
-    """What the plugin needs from the live runner (harness.live)."""
+    """What the plugin needs from the live runner (harness.live.session)."""
 
     def verdict_for(self, scenario: Scenario, cell: Cell) -> Verdict: ...
 
@@ -258,8 +258,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[OPTIONS_KEY] = options
     config.stash[_NAMES_KEY] = {}
     if not options.static and (options.junit or options.report_json or cluster_configured(options)):
-        from harness.live import interrupt_on_sigterm
-        from harness.plugin_reports import Reporter
+        from harness.live.session import interrupt_on_sigterm
+        from harness.plugin.reports import Reporter
 
         # From the first hook on, SIGTERM (CI cancel) unwinds like Ctrl-C: the preflight's
         # canary and every scenario's namespaces are deleted, reports still written.
@@ -527,14 +527,14 @@ def _live_session(config: pytest.Config, options: NetpolOptions) -> LiveSession:
         return session
     ensure_preflight(config, options)
     try:
-        live: ModuleType = importlib.import_module("harness.live")
+        live: ModuleType = importlib.import_module("harness.live.session")
     except ModuleNotFoundError as exc:
-        if exc.name != "harness.live":
+        if exc.name != "harness.live.session":
             raise
-        _skip("the live runner (harness.live) is not available yet")
+        _skip("the live runner (harness.live.session) is not available yet")
     opener = getattr(live, "open_session", None)
     if opener is None:
-        _skip("the live runner (harness.live) has no open_session(config, options)")
+        _skip("the live runner (harness.live.session) has no open_session(config, options)")
     opened: LiveSession = opener(config, options)
     config.stash[LIVE_KEY] = opened
     close = getattr(opened, "close", None)
@@ -646,11 +646,11 @@ def ensure_preflight(
     if config.stash.get(PREFLIGHT_KEY, ""):
         return
     config.stash[PREFLIGHT_KEY] = "running"
-    from harness import preflight
+    from harness.live import preflight as preflight
 
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     try:
-        from harness.cluster import Cluster
+        from harness.live.cluster import Cluster
 
         cluster = Cluster(kubeconfig=options.kubeconfig, context=options.context, retry_attempts=3)
         settings = preflight.PreflightSettings(
@@ -678,7 +678,7 @@ def ensure_preflight(
 
 def _write_setup_failure(options: NetpolOptions, message: str) -> None:
     """A run stopped before any cell still leaves its JUnit/JSON reports, saying why."""
-    from harness import report
+    from harness.report import core as report
 
     summary = {
         "version": report.SUMMARY_VERSION,

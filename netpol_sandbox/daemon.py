@@ -1,4 +1,4 @@
-"""``python -m harness.sandbox.daemon --state-dir DIR``: the sandbox's long-running process.
+"""``python -m netpol_sandbox.daemon --state-dir DIR``: the sandbox's long-running process.
 
 One asyncio loop holds the API server (127.0.0.1, a free port), the store, the controllers
 and the node agent. Writes DIR/kubeconfig, DIR/sandbox.pid, DIR/sandbox.json (id, port,
@@ -26,28 +26,28 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.sandbox import faults as faults_module
-from harness.sandbox.admission import PodSecurity
-from harness.sandbox.api import Server
-from harness.sandbox.api import make_app
-from harness.sandbox.auth import Authenticator
-from harness.sandbox.controllers import Cluster
-from harness.sandbox.controllers import NodeLike
-from harness.sandbox.defaults import ServiceIPs
-from harness.sandbox.defaults import defaults_and_validation
-from harness.sandbox.faults import Faults
-from harness.sandbox.kubeconfig import write as write_kubeconfig
-from harness.sandbox.store import Store
+from netpol_sandbox import faults as faults_module
+from netpol_sandbox.admission import PodSecurity
+from netpol_sandbox.api import Server
+from netpol_sandbox.api import make_app
+from netpol_sandbox.auth import Authenticator
+from netpol_sandbox.controllers import Cluster
+from netpol_sandbox.controllers import NodeLike
+from netpol_sandbox.defaults import ServiceIPs
+from netpol_sandbox.defaults import defaults_and_validation
+from netpol_sandbox.faults import Faults
+from netpol_sandbox.kubeconfig import write as write_kubeconfig
+from netpol_sandbox.store import Store
 
-log = logging.getLogger("harness.sandbox")
+log = logging.getLogger("netpol_sandbox")
 
-DEFAULT_NODE = "harness.sandbox.node:Node"
+DEFAULT_NODE = "netpol_sandbox.node:Node"
 FIRST_INDEX, LAST_INDEX = 200, 250
 
 
 @dataclass(frozen=True)
 class NodeSettings:
-    """Same fields as harness.sandbox.node.NodeConfig, for node factories without one."""
+    """Same fields as netpol_sandbox.node.NodeConfig, for node factories without one."""
 
     state_dir: Path
     sandbox_id: str
@@ -220,7 +220,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness.sandbox.daemon")
+    parser = argparse.ArgumentParser(prog="python -m netpol_sandbox.daemon")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rbac", type=Path, default=None)

@@ -49,14 +49,14 @@ from pathlib import Path
 from typing import Any
 from typing import cast
 
-from harness.sandbox import enforce
-from harness.sandbox import netns as nsx
-from harness.sandbox.dns import DnsServer
-from harness.sandbox.dns import build_hosts
-from harness.sandbox.dns import resolv_conf
-from harness.sandbox.images import Image
-from harness.sandbox.images import ImagePullError
-from harness.sandbox.images import resolve
+from netpol_sandbox import enforce
+from netpol_sandbox import netns as nsx
+from netpol_sandbox.dns import DnsServer
+from netpol_sandbox.dns import build_hosts
+from netpol_sandbox.dns import resolv_conf
+from netpol_sandbox.images import Image
+from netpol_sandbox.images import ImagePullError
+from netpol_sandbox.images import resolve
 
 __all__ = ["ImagePullError", "Node", "NodeConfig", "PodNotFound"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.sandbox.apierror import ApiError
+from netpol_sandbox.apierror import ApiError
 
 MAGIC = b"k8s\x00"
 

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.sandbox import netns as nsx
-from harness.sandbox.enforce import selector_matches as matches
+from netpol_sandbox import netns as nsx
+from netpol_sandbox.enforce import selector_matches as matches
 
 DOMAIN = "cluster.local"
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"

@@ -15,12 +15,12 @@ from typing import Any
 from aiohttp import WSMsgType
 from aiohttp import web
 
-from harness.sandbox.apierror import ApiError
+from netpol_sandbox.apierror import ApiError
 
 if TYPE_CHECKING:
-    from harness.sandbox.api import Server
+    from netpol_sandbox.api import Server
 
-log = logging.getLogger("harness.sandbox.exec")
+log = logging.getLogger("netpol_sandbox.exec")
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 CHUNK = 64 * 1024

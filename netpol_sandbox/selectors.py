@@ -11,7 +11,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
-from harness.sandbox.apierror import ApiError
+from netpol_sandbox.apierror import ApiError
 
 LabelPredicate = Callable[[Mapping[str, str]], bool]
 ObjectPredicate = Callable[[Mapping[str, Any]], bool]

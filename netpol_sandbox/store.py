@@ -19,12 +19,12 @@ from datetime import UTC
 from datetime import datetime
 from typing import Any
 
-from harness.sandbox import patch as patching
-from harness.sandbox.apierror import ApiError
-from harness.sandbox.kinds import Kind
-from harness.sandbox.kinds import find
-from harness.sandbox.selectors import parse_field_selector
-from harness.sandbox.selectors import parse_label_selector
+from netpol_sandbox import patch as patching
+from netpol_sandbox.apierror import ApiError
+from netpol_sandbox.kinds import Kind
+from netpol_sandbox.kinds import find
+from netpol_sandbox.selectors import parse_field_selector
+from netpol_sandbox.selectors import parse_label_selector
 
 Obj = dict[str, Any]
 

@@ -51,15 +51,15 @@ from harness.model import Scenario
 from harness.model import ScenarioResult
 from harness.model import Status
 from harness.model import Verdict
-from harness.runner import ClusterFacade
-from harness.runner import Created
-from harness.runner import Recorder
-from harness.runner import Runner
-from harness.runner import RunSettings
+from harness.live.runner import ClusterFacade
+from harness.live.runner import Created
+from harness.live.runner import Recorder
+from harness.live.runner import Runner
+from harness.live.runner import RunSettings
 
 if TYPE_CHECKING:
-    from harness.inplace import InPlace
-    from harness.inplace import InPlaceFacade
+    from harness.live.inplace import InPlace
+    from harness.live.inplace import InPlaceFacade
 
 ClusterFactory = Callable[[], Any]
 
@@ -176,7 +176,7 @@ class LiveSession:
                 if self._cluster_factory is not None:
                     self._cluster = self._cluster_factory()
                 else:
-                    from harness.cluster import Cluster  # kubernetes only when live
+                    from harness.live.cluster import Cluster  # kubernetes only when live
 
                     self._cluster = Cluster(kubeconfig=self.kubeconfig, context=self.context)
             cluster: ClusterFacade = self._cluster
@@ -254,7 +254,7 @@ class LiveSession:
 
     def _in_place(self) -> InPlace:
         """The in-place runner (one per session: ephemeral containers are reused)."""
-        from harness.inplace import InPlace
+        from harness.live.inplace import InPlace
         from harness.plan import run_id_from
 
         if self._in_place_runner is None:
@@ -287,7 +287,7 @@ class LiveSession:
         scenario there, for the controller's :func:`harness.report.merge_fragments`.
         Without: the JUnit file and the JSON summary, if configured.
         """
-        from harness import report
+        from harness.report import core as report
 
         written: list[str] = []
         results = self.results()
@@ -318,7 +318,7 @@ class LiveSession:
 
     def _cleanup(self, run_id: str, created: list[Created], run_namespaces: set[str]) -> list[str]:
         """Delete what one run created; returns what could not be deleted."""
-        from harness.cluster import ObjectRef
+        from harness.live.cluster import ObjectRef
 
         cluster = self._cluster
         problems: list[str] = []
@@ -483,14 +483,14 @@ def _seconds(value: Any) -> float | None:
         return None
     if isinstance(value, int | float):
         return float(value)
-    from harness.scenario import parse_duration
+    from harness.scenario.loader import parse_duration
 
     parsed: float = parse_duration(str(value))
     return parsed
 
 
 def open_session(config: Any, options: Any) -> LiveSession:
-    """What harness.plugin calls: a LiveSession from the resolved NetpolOptions."""
+    """What harness.plugin.hooks calls: a LiveSession from the resolved NetpolOptions."""
     workerinput = getattr(config, "workerinput", None) or {}
     return LiveSession(
         kubeconfig=options.kubeconfig,

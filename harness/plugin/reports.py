@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from harness import report
+from harness.report import core as report
 
 WORKER_KEY = "netpol_summaries"
 

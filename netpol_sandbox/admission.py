@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.sandbox.apierror import ApiError
-from harness.sandbox.kinds import Kind
-from harness.sandbox.kinds import find
-from harness.sandbox.store import Obj
-from harness.sandbox.store import Store
+from netpol_sandbox.apierror import ApiError
+from netpol_sandbox.kinds import Kind
+from netpol_sandbox.kinds import find
+from netpol_sandbox.store import Obj
+from netpol_sandbox.store import Store
 
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 VERSION_LABEL = "pod-security.kubernetes.io/enforce-version"

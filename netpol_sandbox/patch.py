@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from harness.sandbox.apierror import ApiError
+from netpol_sandbox.apierror import ApiError
 
 #: list fields that strategic merge patch merges by a key instead of replacing
 MERGE_KEYS: dict[str, str] = {

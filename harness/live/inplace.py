@@ -53,11 +53,11 @@ from harness.plan import build_in_place
 from harness.plan import ephemeral_container
 from harness.plan import ephemeral_name
 from harness.plan import fallback_pod
-from harness.runner import CLIENT_CONTAINER
-from harness.runner import ClusterFacade
-from harness.runner import Recorder
-from harness.runner import Runner
-from harness.runner import RunSettings
+from harness.live.runner import CLIENT_CONTAINER
+from harness.live.runner import ClusterFacade
+from harness.live.runner import Recorder
+from harness.live.runner import Runner
+from harness.live.runner import RunSettings
 
 #: HTTP statuses meaning "this cluster does not let us add an ephemeral container".
 REFUSED_STATUSES = (403, 404, 405, 415, 422)

@@ -15,17 +15,17 @@ import secrets
 from typing import Any
 from typing import Protocol
 
-from harness.sandbox.apierror import ApiError
-from harness.sandbox.faults import Faults
-from harness.sandbox.kinds import Kind
-from harness.sandbox.kinds import find
-from harness.sandbox.selectors import selector_matches
-from harness.sandbox.store import Event
-from harness.sandbox.store import Obj
-from harness.sandbox.store import Store
-from harness.sandbox.store import now
+from netpol_sandbox.apierror import ApiError
+from netpol_sandbox.faults import Faults
+from netpol_sandbox.kinds import Kind
+from netpol_sandbox.kinds import find
+from netpol_sandbox.selectors import selector_matches
+from netpol_sandbox.store import Event
+from netpol_sandbox.store import Obj
+from netpol_sandbox.store import Store
+from netpol_sandbox.store import now
 
-log = logging.getLogger("harness.sandbox")
+log = logging.getLogger("netpol_sandbox")
 
 MIRROR = "kubernetes.io/config.mirror"
 NODE_NAME = "sandbox-node"
@@ -33,7 +33,7 @@ NETWORK_KINDS = frozenset({"namespaces", "pods", "services", "networkpolicies"})
 
 
 class NodeLike(Protocol):
-    """What the cluster needs of the node agent (harness.sandbox.node.Node or a fake)."""
+    """What the cluster needs of the node agent (netpol_sandbox.node.Node or a fake)."""
 
     async def start(self) -> None: ...
 
@@ -550,7 +550,7 @@ class Cluster:
                 )
 
     async def _delete_namespace(self, name: str) -> None:
-        from harness.sandbox.kinds import KINDS
+        from netpol_sandbox.kinds import KINDS
 
         try:
             while True:

@@ -23,23 +23,23 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from harness.sandbox import kinds as kinds_module
-from harness.sandbox import protobuf
-from harness.sandbox import tables
-from harness.sandbox.apierror import ApiError
-from harness.sandbox.auth import Authenticator
-from harness.sandbox.auth import Principal
-from harness.sandbox.auth import forbidden
-from harness.sandbox.controllers import Cluster
-from harness.sandbox.execws import serve_exec
-from harness.sandbox.faults import Faults
-from harness.sandbox.kinds import Kind
-from harness.sandbox.store import RETURNS_OBJECT
-from harness.sandbox.store import Event
-from harness.sandbox.store import Obj
-from harness.sandbox.store import Store
+from netpol_sandbox import kinds as kinds_module
+from netpol_sandbox import protobuf
+from netpol_sandbox import tables
+from netpol_sandbox.apierror import ApiError
+from netpol_sandbox.auth import Authenticator
+from netpol_sandbox.auth import Principal
+from netpol_sandbox.auth import forbidden
+from netpol_sandbox.controllers import Cluster
+from netpol_sandbox.execws import serve_exec
+from netpol_sandbox.faults import Faults
+from netpol_sandbox.kinds import Kind
+from netpol_sandbox.store import RETURNS_OBJECT
+from netpol_sandbox.store import Event
+from netpol_sandbox.store import Obj
+from netpol_sandbox.store import Store
 
-log = logging.getLogger("harness.sandbox.api")
+log = logging.getLogger("netpol_sandbox.api")
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 
@@ -481,7 +481,7 @@ class Resources:
         sub = "status" if target.subresource == "status" else ""
         if target.subresource == "ephemeralcontainers":
             current = self.store.get(target.kind, target.namespace, target.name)
-            from harness.sandbox import patch as patching
+            from netpol_sandbox import patch as patching
 
             if "json-patch" in content_type:
                 patched = patching.json_patch(current, body)
@@ -564,8 +564,8 @@ class Resources:
     async def _watch(
         self, request: web.Request, target: Target, labels: str, fields: str
     ) -> web.StreamResponse:
-        from harness.sandbox.selectors import parse_field_selector
-        from harness.sandbox.selectors import parse_label_selector
+        from netpol_sandbox.selectors import parse_field_selector
+        from netpol_sandbox.selectors import parse_label_selector
 
         label_match = parse_label_selector(labels)
         field_match = parse_field_selector(fields)

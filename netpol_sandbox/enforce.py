@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.sandbox import netns as nsx
+from netpol_sandbox import netns as nsx
 
 ANY_NET = "0.0.0.0/0"
 ALL_PORTS = "0-65535"
@@ -321,7 +321,7 @@ def _is_named(port: Obj) -> bool:
 
 def _service_rules(services: Sequence[Obj], pods: Sequence[Obj]) -> tuple[list[str], set[str]]:
     """DNAT rules for ClusterIPs and the (endpoint . endpoint) pairs needing hairpin SNAT."""
-    from harness.sandbox.dns import endpoints  # local: dns imports this module
+    from netpol_sandbox.dns import endpoints  # local: dns imports this module
 
     infos = {(p.namespace, p.name): p for p in pod_infos(pods)}
     rules: list[str] = []

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.sandbox.apierror import ApiError
+from netpol_sandbox.apierror import ApiError
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ Steps (:meth:`Runner.run`):
 
 Cleanup is not done here: every object created is recorded in a
 :class:`Recorder` (also when a step fails half-way), and the caller
-(:mod:`harness.live`) deletes them.
+(:mod:`harness.live.session`) deletes them.
 """
 
 from __future__ import annotations
@@ -56,15 +56,15 @@ from harness.model import Status
 from harness.model import Target
 from harness.model import TargetKind
 from harness.model import Verdict
-from harness.probes import DEFAULT_SCRIPT_CONCURRENCY
-from harness.probes import ProbeCall
-from harness.probes import build_script
-from harness.probes import judge
-from harness.probes import judge_detail
-from harness.probes import parse_output
-from harness.probes import rerun_command
-from harness.probes import script_size
-from harness.probes import script_timeout
+from harness.probes.core import DEFAULT_SCRIPT_CONCURRENCY
+from harness.probes.core import ProbeCall
+from harness.probes.core import build_script
+from harness.probes.core import judge
+from harness.probes.core import judge_detail
+from harness.probes.core import parse_output
+from harness.probes.core import rerun_command
+from harness.probes.core import script_size
+from harness.probes.core import script_timeout
 
 CLIENT_CONTAINER = "client"
 #: Where the cluster DNS pods live (label k8s-app=kube-dns), for explanations.
@@ -225,7 +225,7 @@ class Runner:
     def run_in_place(
         self, plan: Plan, ips: Mapping[str, str], containers: Mapping[PodRef, str]
     ) -> ScenarioResult:
-        """Probe an in-place plan (:mod:`harness.inplace` prepared the sources).
+        """Probe an in-place plan (:mod:`harness.live.inplace` prepared the sources).
 
         Nothing is deployed, no data path is proven and nothing is applied: the
         probes run against the live policies (the convergence clock starts now).

@@ -6,8 +6,8 @@ from datetime import UTC
 from datetime import datetime
 from typing import Any
 
-from harness.sandbox.kinds import Kind
-from harness.sandbox.store import Obj
+from netpol_sandbox.kinds import Kind
+from netpol_sandbox.store import Obj
 
 Column = tuple[str, str, int]  # name, type, priority (1 = only with -o wide)
 

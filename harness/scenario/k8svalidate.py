@@ -5,7 +5,7 @@ reference; every other kind gets the generic object checks (apiVersion, kind,
 metadata.name, namespace, labels, annotations). Unknown fields are errors, as
 with ``kubectl apply`` (strict field validation).
 
-Input values come from :mod:`harness.yamlload`, so every error names a line.
+Input values come from :mod:`harness.scenario.yamlload`, so every error names a line.
 The name/label helpers here are also used by the scenario validation.
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.errors import ScenarioError
-from harness.yamlload import YList
-from harness.yamlload import YMap
+from harness.scenario.yamlload import YList
+from harness.scenario.yamlload import YMap
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

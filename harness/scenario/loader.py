@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from typing import cast
 
-from harness import k8svalidate as k8s
+from harness.scenario import k8svalidate as k8s
 from harness.errors import ScenarioError
 from harness.model import DNS_TARGET
 from harness.model import MANAGED_BY_LABEL
@@ -33,12 +33,12 @@ from harness.model import Source
 from harness.model import Target
 from harness.model import TargetKind
 from harness.model import Workload
-from harness.yamlload import YList
-from harness.yamlload import YMap
-from harness.yamlload import load_all
-from harness.yamlload import load_one
-from harness.yamlload import read_bytes
-from harness.yamlload import to_plain
+from harness.scenario.yamlload import YList
+from harness.scenario.yamlload import YMap
+from harness.scenario.yamlload import load_all
+from harness.scenario.yamlload import load_one
+from harness.scenario.yamlload import read_bytes
+from harness.scenario.yamlload import to_plain
 
 API_VERSION = "netpol-harness.dev/v1alpha1"
 KIND = "Scenario"

@@ -14,7 +14,7 @@ Steps (:meth:`Checker.check`):
 5. the explanation from the policy engine on the live Namespaces, Pods and
    NetworkPolicies of the namespaces involved, and the ``kubectl exec`` rerun command.
 
-Only :mod:`harness.cluster` talks to the cluster (through :class:`CheckCluster`).
+Only :mod:`harness.live.cluster` talks to the cluster (through :class:`CheckCluster`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import field
 from typing import Any
 from typing import Protocol
 
-from harness import probes as probing
+from harness.probes import core as probing
 from harness.errors import ConfigError
 from harness.errors import HarnessError
 from harness.errors import NotFound
@@ -49,7 +49,7 @@ from harness.model import Protocol as Proto
 from harness.model import Status
 from harness.model import Target
 from harness.model import TargetKind
-from harness.runner import ExecOutput
+from harness.live.runner import ExecOutput
 
 #: Name prefix of the ephemeral probe containers (reused while they run).
 EPHEMERAL_PREFIX = "netpol-probe-"

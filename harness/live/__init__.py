@@ -1,0 +1,1 @@
+"""Everything that talks to a cluster; :mod:`harness.live.cluster` is the only kubernetes importer."""

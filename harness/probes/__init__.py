@@ -1,0 +1,1 @@
+"""Probes: per-kind scripts, output parsing and verdict rules behind one table."""

@@ -1,0 +1,1 @@
+"""Reports of a run: the typed summary, JUnit, JSON and truth tables."""

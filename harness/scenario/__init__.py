@@ -1,0 +1,1 @@
+"""Reading scenario files: one hardened YAML loader, validation with ``file:line`` errors."""
