@@ -20,6 +20,8 @@ from typing import Any
 from typing import Literal
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
+#: Every protocol a port can be declared with (the Kubernetes ones).
+PROTOCOLS: tuple[Protocol, ...] = ("TCP", "UDP", "SCTP")
 Expectation = Literal["allow", "deny"]
 Role = Literal["client", "server", "both"]
 
@@ -37,6 +39,9 @@ CREATED_ANNOTATION = "netpol-harness.dev/created"
 
 #: The built-in target name for the cluster DNS service (kube-system/kube-dns).
 DNS_TARGET = "dns"
+#: The port and protocol a ``dns`` cell probes (a name lookup).
+DNS_PORT = 53
+DNS_PROTOCOL: Protocol = "UDP"
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,31 @@ class ProbeKind(enum.StrEnum):
     TCP = "tcp"  # curl connect-only to a TCP port (externals, real workloads)
     UDP = "udp"  # a datagram to a UDP port that answers
     DNS = "dns"  # a name lookup through the cluster DNS
+
+
+#: The probe kind of each protocol with its own probe; every other protocol is probed
+#: over TCP (curl). Adding a protocol's probe is a row here (and its module in
+#: harness/probes/).
+PROTOCOL_KINDS: Mapping[Protocol, ProbeKind] = {"UDP": ProbeKind.UDP}
+#: The protocols a cell can probe (SCTP ports can be declared, not probed).
+PROBED_PROTOCOLS: frozenset[Protocol] = frozenset({"TCP", *PROTOCOL_KINDS})
+
+
+def kind_for(target: TargetKind, protocol: Protocol, *, probe_server: bool = True) -> ProbeKind:
+    """How a cell to a ``target`` over ``protocol`` is probed: THE probe-kind decision.
+
+    The ``dns`` target is a name lookup; a protocol with its own probe (UDP) uses it;
+    the rest is TCP: HTTP to the harness's own probe server (``probe_server``: a pod or
+    Service target of a hermetic run), a bare TCP connect to anything else (externals,
+    the real workloads of an in-place run or ``check``).
+    """
+    if target is TargetKind.DNS:
+        return ProbeKind.DNS
+    if protocol in PROTOCOL_KINDS:
+        return PROTOCOL_KINDS[protocol]
+    if probe_server and target in (TargetKind.POD, TargetKind.SERVICE):
+        return ProbeKind.HTTP
+    return ProbeKind.TCP
 
 
 @dataclass(frozen=True)

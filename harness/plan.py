@@ -52,6 +52,8 @@ POD_SECURITY_LABEL = "pod-security.kubernetes.io/enforce"
 #: In place: how long the ephemeral probe container lives (seconds). Kubernetes cannot
 #: remove an ephemeral container; its command exits after this and it stays "terminated".
 EPHEMERAL_LIFETIME = 3600
+#: Name prefix of the ephemeral probe containers (reused while they run).
+EPHEMERAL_PREFIX = "netpol-probe-"
 #: In place: controller-specific labels NOT copied onto a fallback probe pod (a
 #: ReplicaSet/StatefulSet/DaemonSet selector carries them: copying would invite adoption).
 CONTROLLER_LABELS = frozenset(
@@ -475,7 +477,7 @@ def ephemeral_name(run_id: str) -> str:
     """The ephemeral probe container's name: one per source pod per run."""
     if not RUN_ID.match(run_id):
         raise ValueError(f"run id {run_id!r} must match [a-z0-9]{{1,8}}")
-    return f"netpol-probe-{run_id}"
+    return f"{EPHEMERAL_PREFIX}{run_id}"
 
 
 def ephemeral_container(run_id: str, images: Images = DEFAULT_IMAGES) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from netpol_sandbox.errors import ConfigError
 from netpol_sandbox.apierror import ApiError
 
 

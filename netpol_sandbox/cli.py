@@ -20,8 +20,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ClusterError
-from harness.errors import ConfigError
+from netpol_sandbox.errors import ClusterError
+from netpol_sandbox.errors import ConfigError
+from netpol_sandbox.errors import SandboxError
 from netpol_sandbox import faults as faults_module
 
 DEFAULT_STATE = Path(".sandbox")
@@ -51,6 +52,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run one action; a :class:`SandboxError` is one line on stderr and exit code 2."""
+    try:
+        return _run(args)
+    except SandboxError as exc:
+        print(f"netpol-harness: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     action: str = args.action
     state_dir: Path = args.state_dir.resolve()
     if action == "up":

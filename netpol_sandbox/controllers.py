@@ -16,6 +16,7 @@ from typing import Any
 from typing import Protocol
 
 from netpol_sandbox.apierror import ApiError
+from netpol_sandbox.defaults import qos_class
 from netpol_sandbox.faults import Faults
 from netpol_sandbox.kinds import Kind
 from netpol_sandbox.kinds import find
@@ -284,7 +285,7 @@ class Cluster:
         ]
         return {
             "phase": "Running",
-            "qosClass": "BestEffort",
+            "qosClass": qos_class(spec),
             "hostIP": self.host_ip,
             "hostIPs": [{"ip": self.host_ip}],
             "podIP": ip,
@@ -454,7 +455,7 @@ class Cluster:
         spec = pod.get("spec") or {}
         status = {
             "phase": "Pending",
-            "qosClass": "BestEffort",
+            "qosClass": qos_class(spec),
             "hostIP": self.host_ip,
             "hostIPs": [{"ip": self.host_ip}],
             "startTime": (pod.get("status") or {}).get("startTime") or now(),

@@ -29,6 +29,13 @@ _SUBDOMAIN_MSG = (
     "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
     "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
+_DNS1035_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_PORT_NAME_CHARS = re.compile(r"^[-a-z0-9]+$")
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
 
 Cause = tuple[str, str, str]
@@ -42,10 +49,33 @@ def _required(field: str) -> Cause:
     return ("FieldValueRequired", field, "Required value")
 
 
+def _port_name_errors(name: str) -> list[str]:
+    """validation.IsValidPortName (IANA_SVC_NAME): the messages, none when valid."""
+    errors = []
+    if len(name) > 15:
+        errors.append("must be no more than 15 characters")
+    if not _PORT_NAME_CHARS.match(name):
+        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if "--" in name:
+        errors.append("must not contain consecutive hyphens")
+    if not re.search(r"[a-z]", name):
+        errors.append("must contain at least one letter (a-z)")
+    if name.startswith("-") or name.endswith("-"):
+        errors.append("must not begin or end with a hyphen")
+    return errors
+
+
+def _check_port_name(field: str, name: Any) -> list[Cause]:
+    return [_invalid_value(field, name, msg) for msg in _port_name_errors(str(name))]
+
+
 def _check_name(kind: Kind, name: str) -> list[Cause]:
     if not name:
         return []
-    if kind.resource in ("namespaces", "services"):
+    if kind.resource == "services":
+        if len(name) > 63 or not _DNS1035.match(name):
+            return [_invalid_value("metadata.name", name, _DNS1035_MSG)]
+    elif kind.resource == "namespaces":
         if len(name) > 63 or not _LABEL.match(name):
             return [_invalid_value("metadata.name", name, _LABEL_MSG)]
     elif len(name) > 253 or not _SUBDOMAIN.match(name):
@@ -60,7 +90,9 @@ def _check_labels(labels: Any) -> list[Cause]:
     if not isinstance(labels, dict):
         return [_invalid_value("metadata.labels", labels, "must be a map of strings")]
     for key, value in labels.items():
-        name = str(key).rsplit("/", 1)[-1]
+        prefix, _, name = str(key).rpartition("/")
+        if "/" in str(key) and (not prefix or len(prefix) > 253 or not _SUBDOMAIN.match(prefix)):
+            causes.append(_invalid_value("metadata.labels", key, "prefix part " + _SUBDOMAIN_MSG))
         if not _LABEL_NAME.match(name) or len(name) > 63:
             causes.append(
                 _invalid_value(
@@ -99,10 +131,54 @@ def _default_container(container: dict[str, Any]) -> None:
     container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
     container.setdefault("terminationMessagePath", "/dev/termination-log")
     container.setdefault("terminationMessagePolicy", "File")
-    container.setdefault("resources", {})
+    resources = container.setdefault("resources", {})
+    if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
+        requests = resources.setdefault("requests", {})  # SetDefaults_Pod: requests = limits
+        if isinstance(requests, dict):
+            for key, value in resources["limits"].items():
+                requests.setdefault(key, value)
     for port in container.get("ports") or []:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
+    for probe_field in ("livenessProbe", "readinessProbe", "startupProbe"):
+        probe = container.get(probe_field)
+        if isinstance(probe, dict):
+            _default_probe(probe)
+
+
+def _default_probe(probe: dict[str, Any]) -> None:
+    """SetDefaults_Probe and SetDefaults_HTTPGetAction."""
+    for key, value in (
+        ("timeoutSeconds", 1),
+        ("periodSeconds", 10),
+        ("successThreshold", 1),
+        ("failureThreshold", 3),
+    ):
+        if not probe.get(key):
+            probe[key] = value
+    http = probe.get("httpGet")
+    if isinstance(http, dict):
+        http["path"] = http.get("path") or "/"
+        http["scheme"] = http.get("scheme") or "HTTP"
+
+
+def qos_class(spec: dict[str, Any]) -> str:
+    """The pod's status.qosClass (GetPodQOS) from its (defaulted) containers' resources."""
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    guaranteed = True
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    for c in containers:
+        res = (c.get("resources") or {}) if isinstance(c, dict) else {}
+        req = {k: v for k, v in (res.get("requests") or {}).items() if k in ("cpu", "memory")}
+        lim = {k: v for k, v in (res.get("limits") or {}).items() if k in ("cpu", "memory")}
+        requests.update(req)
+        limits.update(lim)
+        if set(lim) != {"cpu", "memory"} or any(req.get(k, lim[k]) != lim[k] for k in lim):
+            guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _default_pod(obj: Obj, create: bool) -> None:
@@ -120,7 +196,7 @@ def _default_pod(obj: Obj, create: bool) -> None:
             if isinstance(container, dict):
                 _default_container(container)
     if create:
-        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec)}
 
 
 def _validate_pod(obj: Obj, old: Obj | None) -> list[Cause]:
@@ -139,7 +215,7 @@ def _validate_pod(obj: Obj, old: Obj | None) -> list[Cause]:
             name = container.get("name")
             if not name:
                 causes.append(_required(f"{where}.name"))
-            elif not _LABEL.match(str(name)):
+            elif len(str(name)) > 63 or not _LABEL.match(str(name)):
                 causes.append(_invalid_value(f"{where}.name", name, _LABEL_MSG))
             elif name in names:
                 causes.append(
@@ -150,14 +226,21 @@ def _validate_pod(obj: Obj, old: Obj | None) -> list[Cause]:
                 causes.append(_required(f"{where}.image"))
             for pindex, port in enumerate(container.get("ports") or []):
                 number = port.get("containerPort") if isinstance(port, dict) else None
+                pwhere = f"{where}.ports[{pindex}]"
                 if not isinstance(number, int) or not 0 < number < 65536:
                     causes.append(
                         _invalid_value(
-                            f"{where}.ports[{pindex}].containerPort",
+                            f"{pwhere}.containerPort",
                             number,
                             "must be between 1 and 65535, inclusive",
                         )
                     )
+                if not isinstance(port, dict):
+                    continue
+                if port.get("name"):
+                    causes.extend(_check_port_name(f"{pwhere}.name", port["name"]))
+                if port.get("protocol") not in _PROTOCOLS:
+                    causes.append(_unsupported(f"{pwhere}.protocol", port.get("protocol")))
     if old is not None and not causes:
         causes.extend(_pod_update_forbidden(obj, old))
     return causes
@@ -195,16 +278,23 @@ def _pod_update_forbidden(obj: Obj, old: Obj) -> list[Cause]:
 
 def _default_service(obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
-    spec.setdefault("type", "ClusterIP")
-    spec.setdefault("sessionAffinity", "None")
-    spec.setdefault("ipFamilies", ["IPv4"])
-    spec.setdefault("ipFamilyPolicy", "SingleStack")
-    spec.setdefault("internalTrafficPolicy", "Cluster")
+    spec["type"] = spec.get("type") or "ClusterIP"
+    spec["sessionAffinity"] = spec.get("sessionAffinity") or "None"
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        config = spec.get("sessionAffinityConfig") or {}
+        if not (config.get("clientIP") or {}).get("timeoutSeconds"):
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
+    if spec["type"] != "ExternalName":  # ExternalName: no ClusterIP, no IP families
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
     for port in spec.get("ports") or []:
         if isinstance(port, dict):
-            port.setdefault("protocol", "TCP")
-            if "port" in port:
-                port.setdefault("targetPort", port["port"])
+            port["protocol"] = port.get("protocol") or "TCP"
+            if "port" in port and port.get("targetPort") in (None, 0, ""):
+                port["targetPort"] = port["port"]
     obj.setdefault("status", {"loadBalancer": {}})
 
 
@@ -212,6 +302,7 @@ def _validate_service(obj: Obj) -> list[Cause]:
     spec = obj.get("spec") or {}
     causes: list[Cause] = []
     ports = spec.get("ports") or []
+    names: set[str] = set()
     if not ports and spec.get("clusterIP") != "None" and spec.get("type") != "ExternalName":
         causes.append(_required("spec.ports"))
     for index, port in enumerate(ports):
@@ -224,6 +315,21 @@ def _validate_service(obj: Obj) -> list[Cause]:
             )
         elif port.get("protocol") not in _PROTOCOLS:
             causes.append(_unsupported(f"spec.ports[{index}].protocol", port.get("protocol")))
+        name = port.get("name") if isinstance(port, dict) else None
+        if len(ports) > 1 and not name:
+            causes.append(_required(f"spec.ports[{index}].name"))
+        elif name:
+            if not _DNS1035.match(str(name)) or len(str(name)) > 63:
+                causes.append(_invalid_value(f"spec.ports[{index}].name", name, _DNS1035_MSG))
+            elif name in names:
+                causes.append(
+                    (
+                        "FieldValueDuplicate",
+                        f"spec.ports[{index}].name",
+                        f'Duplicate value: "{name}"',
+                    )
+                )
+            names.add(str(name))
     return causes
 
 
@@ -241,7 +347,7 @@ def _default_policy(obj: Obj) -> None:
     spec.setdefault("podSelector", {})
     if not spec.get("policyTypes"):
         types = ["Ingress"]
-        if spec.get("egress") is not None:
+        if spec.get("egress"):  # SetDefaults_NetworkPolicy: len(spec.Egress) != 0
             types.append("Egress")
         spec["policyTypes"] = types
     for direction in ("ingress", "egress"):
@@ -292,12 +398,18 @@ def _validate_selector(field: str, selector: Any) -> list[Cause]:
 def _validate_policy(obj: Obj) -> list[Cause]:
     spec = obj.get("spec") or {}
     causes = _validate_selector("spec.podSelector", spec.get("podSelector"))
-    for ptype in spec.get("policyTypes") or []:
+    types = spec.get("policyTypes") or []
+    if len(types) > 2:
+        causes.append(
+            _invalid_value("spec.policyTypes", types, "may not specify more than two policyTypes")
+        )
+        types = []
+    for tindex, ptype in enumerate(types):
         if ptype not in ("Ingress", "Egress"):
             causes.append(
                 (
                     "FieldValueNotSupported",
-                    "spec.policyTypes",
+                    f"spec.policyTypes[{tindex}]",
                     f'Unsupported value: "{ptype}": supported values: "Ingress", "Egress"',
                 )
             )
@@ -305,35 +417,7 @@ def _validate_policy(obj: Obj) -> list[Cause]:
         for rindex, rule in enumerate(spec.get(direction) or []):
             where = f"spec.{direction}[{rindex}]"
             for pindex, port in enumerate(rule.get("ports") or []):
-                pwhere = f"{where}.ports[{pindex}]"
-                if port.get("protocol") not in _PROTOCOLS:
-                    causes.append(_unsupported(f"{pwhere}.protocol", port.get("protocol")))
-                number = port.get("port")
-                if isinstance(number, int) and not 0 < number < 65536:
-                    causes.append(
-                        _invalid_value(
-                            f"{pwhere}.port", number, "must be between 1 and 65535, inclusive"
-                        )
-                    )
-                end = port.get("endPort")
-                if end is not None:
-                    if not isinstance(number, int):
-                        causes.append(
-                            (
-                                "FieldValueRequired",
-                                f"{pwhere}.port",
-                                "Required value: must be specified when endPort is specified"
-                                if number is None
-                                else "Invalid value: must be a numerical port when endPort is "
-                                "specified",
-                            )
-                        )
-                    elif not isinstance(end, int) or end < number:
-                        causes.append(
-                            _invalid_value(
-                                f"{pwhere}.endPort", end, "must be greater than or equal to `port`"
-                            )
-                        )
+                causes.extend(_validate_policy_port(f"{where}.ports[{pindex}]", port))
             for eindex, peer in enumerate(rule.get(peers_field) or []):
                 ewhere = f"{where}.{peers_field}[{eindex}]"
                 causes.extend(_validate_selector(f"{ewhere}.podSelector", peer.get("podSelector")))
@@ -341,23 +425,64 @@ def _validate_policy(obj: Obj) -> list[Cause]:
                     _validate_selector(f"{ewhere}.namespaceSelector", peer.get("namespaceSelector"))
                 )
                 block = peer.get("ipBlock")
+                selectors = [peer.get(k) for k in ("podSelector", "namespaceSelector")]
+                if block is None and all(sel is None for sel in selectors):
+                    causes.append(
+                        ("FieldValueRequired", ewhere, "Required value: must specify a peer")
+                    )
                 if block is not None:
-                    if (
-                        peer.get("podSelector") is not None
-                        or peer.get("namespaceSelector") is not None
-                    ):
+                    if any(sel is not None for sel in selectors):
                         causes.append(
                             (
                                 "FieldValueForbidden",
                                 ewhere,
-                                "Forbidden: may not specify more than 1 peer type",
+                                "Forbidden: may not specify both ipBlock and another peer",
                             )
                         )
                     causes.extend(_validate_block(f"{ewhere}.ipBlock", block))
     return causes
 
 
+def _validate_policy_port(where: str, port: dict[str, Any]) -> list[Cause]:
+    """ValidateNetworkPolicyPort."""
+    causes: list[Cause] = []
+    if port.get("protocol") not in _PROTOCOLS:
+        causes.append(_unsupported(f"{where}.protocol", port.get("protocol")))
+    number = port.get("port")
+    end = port.get("endPort")
+    in_range = "must be between 1 and 65535, inclusive"
+    if isinstance(number, int):
+        if not 0 < number < 65536:
+            causes.append(_invalid_value(f"{where}.port", number, in_range))
+        if end is not None:
+            if not isinstance(end, int) or end < number:
+                causes.append(
+                    _invalid_value(
+                        f"{where}.endPort", end, "must be greater than or equal to `port`"
+                    )
+                )
+            elif not 0 < end < 65536:
+                causes.append(_invalid_value(f"{where}.endPort", end, in_range))
+    elif number is not None:
+        if end is not None:
+            causes.append(
+                _invalid_value(
+                    f"{where}.endPort", end, "may not be specified when `port` is non-numeric"
+                )
+            )
+        causes.extend(_check_port_name(f"{where}.port", number))
+    elif end is not None:
+        causes.append(
+            _invalid_value(
+                f"{where}.endPort", end, "may not be specified when `port` is not specified"
+            )
+        )
+    return causes
+
+
 def _validate_block(field: str, block: dict[str, Any]) -> list[Cause]:
+    if not block.get("cidr"):
+        return [_required(f"{field}.cidr")]
     try:
         net = ipaddress.ip_network(str(block.get("cidr", "")), strict=False)
     except ValueError:

@@ -2,8 +2,11 @@
 
 :func:`compile_ruleset` is pure: stored objects in, the text of one atomic nft
 script out (tests check it as text). :func:`apply` loads it into the node
-namespace and flushes conntrack, so flows allowed before a change are judged
-again under the new rules.
+namespace, then forgets the tracked flows of the pods whose rules now deny
+something they allowed before (:func:`flows_to_clear`), so those flows are
+judged again under the new rules. Every other flow keeps its conntrack entry:
+the node is shared by every scenario of a run, and a flushed entry makes the
+next reply of an allowed flow look like a new connection the other way.
 
 Semantics (networking.k8s.io/v1):
 
@@ -392,9 +395,18 @@ def compile_ruleset(
     *,
     services: Sequence[Obj] = (),
     enforce: bool = True,
+    compiled: Compiled | None = None,
 ) -> str:
-    """The complete nft script that atomically replaces table ``inet <table_name>``."""
-    c = compile_sets(namespaces, pods, policies if enforce else ())
+    """The complete nft script that atomically replaces table ``inet <table_name>``.
+
+    ``compiled``: the result of :func:`compile_sets` for these objects when the caller
+    already has it (with ``enforce=False``: for no policies).
+    """
+    c = (
+        compiled
+        if compiled is not None
+        else compile_sets(namespaces, pods, policies if enforce else ())
+    )
     dnat, hairpin = _service_rules(services, pods)
     addr2 = "ipv4_addr . ipv4_addr"
     addr2ports = "ipv4_addr . ipv4_addr . inet_proto . inet_service"
@@ -442,12 +454,108 @@ def compile_ruleset(
 
 
 def filter_part(ruleset: str) -> str:
-    """The part of a ruleset that decides allow/deny (changes require a conntrack flush)."""
+    """The part of a ruleset that decides allow/deny (policy, not Service DNAT)."""
     return ruleset.split(SERVICES_MARK, 1)[0]
 
 
-async def apply(node_netns: str, ruleset: str, *, flush_conntrack: bool = True) -> None:
-    """Atomically replace the table in the node namespace; then forget tracked flows."""
+# ---------------------------------------------------------------- per-pod rules, conntrack
+
+
+@dataclass(frozen=True)
+class PodRules:
+    """One pod's compiled rules: None = not isolated in that direction, else what is
+    allowed, as set elements without the pod's own address (``peer`` or
+    ``peer . proto . ports``)."""
+
+    ingress: frozenset[str] | None
+    egress: frozenset[str] | None
+
+
+def pod_rules(c: Compiled) -> dict[str, PodRules]:
+    """The compiled sets split per pod IP (only pods isolated in some direction)."""
+
+    def split(isolated: set[str], *element_sets: set[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {ip: set() for ip in isolated}
+        for elements in element_sets:
+            for element in elements:
+                ip, _, rest = element.partition(" . ")
+                if ip in out:
+                    out[ip].add(rest)
+        return out
+
+    ingress = split(c.ing_isolated, c.ing_any, c.ing_ports)
+    egress = split(c.eg_isolated, c.eg_any, c.eg_ports)
+    rules: dict[str, PodRules] = {}
+    for ip in ingress.keys() | egress.keys():
+        ing = ingress.get(ip)
+        eg = egress.get(ip)
+        rules[ip] = PodRules(
+            None if ing is None else frozenset(ing), None if eg is None else frozenset(eg)
+        )
+    return rules
+
+
+@dataclass(frozen=True)
+class FlowsToClear:
+    """Pod IPs whose tracked flows must be judged again after a rule change."""
+
+    towards: frozenset[str] = frozenset()  # ingress tightened: flows *to* these IPs
+    from_: frozenset[str] = frozenset()  # egress tightened: flows *from* these IPs
+    gone: frozenset[str] = frozenset()  # pods that went away: all their flows
+
+    def __bool__(self) -> bool:
+        return bool(self.towards or self.from_ or self.gone)
+
+
+def flows_to_clear(
+    old: Mapping[str, PodRules],
+    new: Mapping[str, PodRules],
+    old_ips: Iterable[str],
+    new_ips: Iterable[str],
+) -> FlowsToClear:
+    """Compare per-pod rules before and after a change (:func:`pod_rules`).
+
+    A direction of a pod needs its flows cleared when the change can deny a flow it
+    allowed: it became isolated, or it stays isolated and lost an allowed element. An
+    element lost only because its peer pod went away does not count (that pod's flows
+    are cleared as ``gone``); a direction that gained elements or stopped being
+    isolated allows at least what it did, so its flows are left alone.
+    """
+    live = set(new_ips)
+    gone = set(old_ips) - live
+
+    def tightened(before: frozenset[str] | None, after: frozenset[str] | None) -> bool:
+        if after is None:
+            return False
+        if before is None:
+            return True
+        return any(element.split(" . ", 1)[0] not in gone for element in before - after)
+
+    towards: set[str] = set()
+    from_: set[str] = set()
+    open_rules = PodRules(None, None)
+    for ip in live & (old.keys() | new.keys()):
+        before, after = old.get(ip, open_rules), new.get(ip, open_rules)
+        if tightened(before.ingress, after.ingress):
+            towards.add(ip)
+        if tightened(before.egress, after.egress):
+            from_.add(ip)
+    return FlowsToClear(frozenset(towards), frozenset(from_), frozenset(gone))
+
+
+async def clear_flows(node_netns: str, flows: FlowsToClear) -> None:
+    """Delete the conntrack entries of ``flows`` in the node namespace.
+
+    Flows to a pod are matched on the reply source (the pod also when the client
+    dialled a ClusterIP), flows from a pod on the original source.
+    """
+    filters = [("--reply-src", ip) for ip in sorted(flows.towards | flows.gone)]
+    filters += [("--orig-src", ip) for ip in sorted(flows.from_ | flows.gone)]
+    await nsx.conntrack_delete(node_netns, filters)
+
+
+async def apply(node_netns: str, ruleset: str, flows: FlowsToClear | None = None) -> None:
+    """Atomically replace the table in the node namespace; then forget ``flows``."""
     await nsx.nft_load(node_netns, ruleset)
-    if flush_conntrack:
-        await nsx.conntrack_flush(node_netns)
+    if flows:
+        await clear_flows(node_netns, flows)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from netpol_sandbox.errors import ConfigError
 
 _FRACTIONS = ("exec_upgrade_failure", "exec_lost_status", "api_429", "api_500")
 _SECONDS = ("pod_start_delay", "policy_delay", "exec_latency", "crash_after")

@@ -108,9 +108,22 @@ async def nft_load(netns: str, text: str) -> None:
     await in_netns_cmd(netns, [NFT, "-f", "-"], stdin=text.encode())
 
 
-async def conntrack_flush(netns: str) -> None:
-    """Forget every tracked flow of ``netns`` (so a policy change applies to old flows)."""
-    await run([NSENTER, f"--net={netns_path(netns)}", CONNTRACK, "-F"], check=False)
+async def conntrack_delete(netns: str, filters: Iterable[tuple[str, str]]) -> None:
+    """Delete the tracked flows of ``netns`` matching each ``(option, value)`` filter
+    (``conntrack -D --orig-src 10.0.0.5``: one command each, a few at a time).
+
+    conntrack exits 1 when nothing matched; that is not an error.
+    """
+    sem = asyncio.Semaphore(4)
+
+    async def one(option: str, value: str) -> None:
+        async with sem:
+            argv = [NSENTER, f"--net={netns_path(netns)}", CONNTRACK, "-D", option, value]
+            rc, _out, err = await run(argv, check=False)
+            if rc not in (0, 1):
+                raise CommandError(argv, rc, err)
+
+    await asyncio.gather(*(one(option, value) for option, value in filters))
 
 
 # ---------------------------------------------------------------- namespaces

@@ -4,7 +4,8 @@ Topology (all inside namespaces of our own; the host's links, routes, sysctls
 and nftables are never touched):
 
 - ``nph<id>-node``: a bridge ``br0`` holding the gateway address (first host of
-  the pod CIDR), ``ip_forward=1``, the ``inet nph<id>`` nft table (policy in
+  the pod CIDR) with a fixed MAC (:func:`gateway_mac`, so it never follows its
+  ports' addresses), ``ip_forward=1``, the ``inet nph<id>`` nft table (policy in
   ``forward``, Service ClusterIPs in ``prerouting`` DNAT), no ICMP redirects, and
   /32 routes to the simulated external hosts. No default route.
 - ``nph<id>-p<N>``: one per pod; ``eth0`` is one end of a veth pair created in
@@ -34,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import ipaddress
 import logging
 import os
@@ -58,7 +60,7 @@ from netpol_sandbox.images import Image
 from netpol_sandbox.images import ImagePullError
 from netpol_sandbox.images import resolve
 
-__all__ = ["ImagePullError", "Node", "NodeConfig", "PodNotFound"]
+__all__ = ["ImagePullError", "Node", "NodeConfig", "PodNotFound", "gateway_mac"]
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +198,19 @@ exec {NGINX} -p "$NPH_PRIV/" -e "$NPH_PRIV/error.log" -c "$NPH_PRIV/nginx.conf" 
 """
 
 
+def gateway_mac(sandbox_id: str, device: int) -> str:
+    """A fixed, locally administered unicast MAC for a gateway-facing node device.
+
+    ``02:6e:`` ("n") + the 3 bytes of the sandbox id + the device number: stable for
+    the sandbox's life, distinct from the pods' ``0a:58:<ip>`` addresses.
+    """
+    try:
+        raw = bytes.fromhex(sandbox_id.rjust(6, "0")[-6:])
+    except ValueError:  # not the usual 6 hex digits: any stable 3 bytes will do
+        raw = hashlib.sha256(sandbox_id.encode()).digest()[:3]
+    return ":".join(f"{b:02x}" for b in (0x02, 0x6E, *raw, device & 0xFF))
+
+
 class PodNotFound(LookupError):
     """exec/delete for a pod (or container) the node does not run."""
 
@@ -263,6 +278,8 @@ class Node:
         self.dns_ns = f"{self.prefix}dns"
         self.ext_ns = f"{self.prefix}ext"
         self.table = f"nph{config.sandbox_id}"
+        self.bridge_mac = gateway_mac(config.sandbox_id, 0)
+        self.ext_gateway_mac = gateway_mac(config.sandbox_id, 1)
         self.dir = config.state_dir / "node"
         self._state: nsx.NodeState | None = None
         self._pods: dict[tuple[str, str], _Pod] = {}
@@ -271,6 +288,8 @@ class Node:
         self._ext_proc: asyncio.subprocess.Process | None = None
         self._sem = asyncio.Semaphore(16)
         self._ruleset = ""
+        self._rules: dict[str, enforce.PodRules] = {}  # per pod IP, as last applied
+        self._ips: set[str] = set()  # pod IPs the last applied ruleset knew
         self._pending: tuple[list[Any], list[Any], list[Any], list[Any]] | None = None
         self._requested = 0
         self._applied = 0
@@ -322,12 +341,17 @@ class Node:
         plen = self._net.prefixlen
         node_cmds = [
             "link set lo up",
-            f"link add {BRIDGE} type bridge",
+            # A fixed address: a bridge without one takes the lowest MAC of its ports and
+            # changes it whenever that pod goes away, leaving every pod with a stale
+            # neighbour entry for the gateway (up to ~40 s without connectivity).
+            f"link add {BRIDGE} address {self.bridge_mac} type bridge",
             f"link set {BRIDGE} up",
             f"addr add {self._gateway}/{plen} dev {BRIDGE}",
             f"link add vdns type veth peer name eth0 netns {self.dns_ns}",
             f"link set vdns master {BRIDGE} up",
-            f"link add vext type veth peer name eth0 netns {self.ext_ns}",
+            # vext answers the external hosts' ARP for the gateway: fixed as well
+            f"link add vext address {self.ext_gateway_mac} type veth"
+            f" peer name eth0 netns {self.ext_ns}",
             "link set vext up",
         ]
         node_cmds += [f"route add {addr}/32 dev vext" for addr, _ in self.config.external_hosts]
@@ -824,6 +848,7 @@ class Node:
         policies: list[Any],
     ) -> None:
         full = self._with_ips(pods)
+        compiled = enforce.compile_sets(namespaces, full, policies if self.config.enforce else ())
         ruleset = enforce.compile_ruleset(
             namespaces,
             full,
@@ -831,12 +856,25 @@ class Node:
             self.table,
             services=services,
             enforce=self.config.enforce,
+            compiled=compiled,
         )
+        rules = enforce.pod_rules(compiled)
+        ips = {p.ip for p in enforce.pod_infos(full)}
+        # only the flows of pods whose own rules now deny more (and of pods gone)
+        flows = enforce.flows_to_clear(self._rules, rules, self._ips, ips)
         if ruleset != self._ruleset:
-            flush = enforce.filter_part(ruleset) != enforce.filter_part(self._ruleset)
             (self.dir / "ruleset.nft").write_text(ruleset)
-            await enforce.apply(self.node_ns, ruleset, flush_conntrack=flush)
-            self._ruleset = ruleset
+            await enforce.apply(self.node_ns, ruleset, flows)
+        elif flows:
+            await enforce.clear_flows(self.node_ns, flows)
+        self._ruleset, self._rules, self._ips = ruleset, rules, ips
+        if flows:
+            log.debug(
+                "cleared flows to %s, from %s, of gone pods %s",
+                sorted(flows.towards),
+                sorted(flows.from_),
+                sorted(flows.gone),
+            )
         if self._dns is not None:
             self._dns.update(build_hosts(services, full))
 

@@ -29,15 +29,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.errors import ConfigError
+    from harness.errors import HarnessError
+    from harness.images import DEFAULT_IMAGES
+    from harness.images import Images
     from harness.live.check import Checker
     from harness.live.check import CheckError
     from harness.live.check import CheckRequest
     from harness.live.check import parse_endpoint
     from harness.live.check import parse_target
-    from harness.errors import ConfigError
-    from harness.errors import HarnessError
-    from harness.images import DEFAULT_IMAGES
-    from harness.images import Images
     from harness.scenario.loader import parse_duration
 
     try:

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from typing import Any
-from typing import Protocol
 
 from harness.errors import ConfigError
 from harness.errors import HarnessError
+from harness.live.api import CleanupApi
+from harness.live.api import ObjectRef
 from harness.model import CREATED_ANNOTATION
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
@@ -42,20 +43,6 @@ LOOSE_KINDS: tuple[tuple[str, str], ...] = (
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?[smhd])+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-
-
-class CleanupCluster(Protocol):
-    def list_objects(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        *,
-        label_selector: str = "",
-        field_selector: str = "",
-    ) -> list[dict[str, Any]]: ...
-
-    def delete(self, ref: Any) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -116,7 +103,7 @@ def selector(run: str | None) -> str:
 
 
 def find(
-    cluster: CleanupCluster,
+    cluster: CleanupApi,
     *,
     run: str | None = None,
     older_than: float | None = None,
@@ -152,9 +139,8 @@ def find(
     )
 
 
-def delete(cluster: CleanupCluster, items: Iterable[Leftover]) -> list[str]:
+def delete(cluster: CleanupApi, items: Iterable[Leftover]) -> list[str]:
     """Delete ``items``; returns the problems (empty when every delete was accepted)."""
-    from harness.live.cluster import ObjectRef
 
     problems = []
     for item in items:
@@ -192,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report(
-    items: Sequence[Leftover], cluster: CleanupCluster, *, dry_run: bool, out: Any = None
+    items: Sequence[Leftover], cluster: CleanupApi, *, dry_run: bool, out: Any = None
 ) -> int:
     out = out or sys.stdout
     if not items:

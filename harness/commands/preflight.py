@@ -44,9 +44,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.live.cluster import Cluster
     from harness.images import DEFAULT_IMAGES
     from harness.images import Images
+    from harness.live.cluster import Cluster
     from harness.live.preflight import CheckResult
     from harness.live.preflight import Preflight
     from harness.live.preflight import PreflightSettings

@@ -1,1 +1,1 @@
-"""Everything that talks to a cluster; :mod:`harness.live.cluster` is the only kubernetes importer."""
+"""Everything that talks to a cluster; only :mod:`harness.live.cluster` imports kubernetes."""

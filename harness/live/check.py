@@ -23,20 +23,22 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Mapping
-from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
-from typing import Protocol
 
-from harness.probes import core as probing
+from harness import plan as planning
 from harness.errors import ConfigError
 from harness.errors import HarnessError
 from harness.errors import NotFound
 from harness.images import DEFAULT_IMAGES
 from harness.images import Images
+from harness.live.api import CheckApi
+from harness.live.pods import default_container
+from harness.live.pods import is_ready
+from harness.live.pods import named_port
+from harness.live.pods import running_ephemeral
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import Cell
@@ -49,43 +51,14 @@ from harness.model import Protocol as Proto
 from harness.model import Status
 from harness.model import Target
 from harness.model import TargetKind
-from harness.live.runner import ExecOutput
+from harness.probes import core as probing
 
-#: Name prefix of the ephemeral probe containers (reused while they run).
-EPHEMERAL_PREFIX = "netpol-probe-"
-DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 _LABEL = re.compile(r"^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 class CheckError(HarnessError):
     """No verdict possible: bad arguments, no pod, RBAC, exec or API failure (exit 2)."""
-
-
-class CheckCluster(Protocol):
-    def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
-
-    def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]: ...
-
-    def exec(
-        self,
-        namespace: str,
-        pod: str,
-        command: Sequence[str],
-        *,
-        container: str | None = None,
-        timeout: float = ...,
-    ) -> ExecOutput: ...
-
-    def add_ephemeral_container(
-        self, namespace: str, pod: str, container: Mapping[str, Any]
-    ) -> dict[str, Any]: ...
-
-    def wait_ephemeral_running(
-        self, namespace: str, pod: str, container: str, timeout: float = ..., interval: float = ...
-    ) -> dict[str, Any]: ...
-
-    def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]: ...
 
 
 # ------------------------------------------------------------------ arguments
@@ -254,76 +227,13 @@ def _probe(
     return Probe(f"check::{cell.key}", cell, kind, source, port, protocol, target_pod=target)
 
 
-# ------------------------------------------------------------------ pods
-
-
-def ready(pod: Mapping[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    if status.get("phase") != "Running" or not status.get("podIP"):
-        return False
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return False
-    return any(
-        c.get("type") == "Ready" and str(c.get("status")) == "True"
-        for c in status.get("conditions") or []
-    )
-
-
-def named_port(pod: Mapping[str, Any], name: str, protocol: str) -> int | None:
-    for c in (pod.get("spec") or {}).get("containers") or []:
-        for p in c.get("ports") or []:
-            if p.get("name") == name and (p.get("protocol") or "TCP") == protocol:
-                number = p.get("containerPort")
-                return int(number) if isinstance(number, int) else None
-    return None
-
-
-def running_ephemeral(pod: Mapping[str, Any]) -> str:
-    """The name of a running ephemeral probe container of ours in ``pod`` ('' if none)."""
-    statuses = (pod.get("status") or {}).get("ephemeralContainerStatuses") or []
-    for cs in sorted(statuses, key=lambda s: str(s.get("name"))):
-        name = str(cs.get("name") or "")
-        if name.startswith(EPHEMERAL_PREFIX) and "running" in (cs.get("state") or {}):
-            return name
-    return ""
-
-
-def default_container(pod: Mapping[str, Any]) -> str:
-    meta = pod.get("metadata") or {}
-    names = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
-    wanted = (meta.get("annotations") or {}).get(DEFAULT_CONTAINER_ANNOTATION)
-    if wanted in names:
-        return str(wanted)
-    return names[0] if names else ""
-
-
-def ephemeral_container(name: str, images: Images) -> dict[str, Any]:
-    """The ephemeral probe container: curl image, restricted, sleeps an hour and exits."""
-    return {
-        "name": name,
-        "image": images.client,
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["sleep", "3600"],
-        "stdin": False,
-        "tty": False,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "runAsNonRoot": True,
-            "runAsUser": 65532,
-            "runAsGroup": 65532,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-    }
-
-
 # ------------------------------------------------------------------ the check
 
 
 class Checker:
     def __init__(
         self,
-        cluster: CheckCluster,
+        cluster: CheckApi,
         *,
         images: Images = DEFAULT_IMAGES,
         ephemeral_timeout: float = 60.0,
@@ -338,7 +248,7 @@ class Checker:
         try:
             if endpoint.name:
                 pod = self.cluster.get_pod(endpoint.namespace, endpoint.name)
-                if not ready(pod):
+                if not is_ready(pod):
                     phase = (pod.get("status") or {}).get("phase", "Unknown")
                     raise CheckError(
                         f"{what} pod {endpoint} is not Running and Ready (phase {phase}) "
@@ -352,7 +262,9 @@ class Checker:
                 f"{what} pod {endpoint} not found (fix: kubectl get pods -n {endpoint.namespace}; "
                 f"or select by label: {endpoint.namespace}/app=NAME)"
             ) from None
-        candidates = sorted((p for p in pods if ready(p)), key=lambda p: str(p["metadata"]["name"]))
+        candidates = sorted(
+            (p for p in pods if is_ready(p)), key=lambda p: str(p["metadata"]["name"])
+        )
         if not candidates:
             found = f"{len(pods)} pods match, none Running and Ready" if pods else "no pod matches"
             raise CheckError(
@@ -466,12 +378,11 @@ class Checker:
                 f"container {workload} cannot run the probe ({detail[:120]}): "
                 "used an ephemeral probe container"
             )
-        name = EPHEMERAL_PREFIX + "".join(
-            secrets.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(8)
-        )
+        run_id = "".join(secrets.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(8))
+        name = planning.ephemeral_name(run_id)
         try:
             self.cluster.add_ephemeral_container(
-                ref.namespace, ref.name, ephemeral_container(name, self.images)
+                ref.namespace, ref.name, planning.ephemeral_container(run_id, self.images)
             )
             self.cluster.wait_ephemeral_running(
                 ref.namespace, ref.name, name, timeout=self.ephemeral_timeout

@@ -53,18 +53,17 @@ from harness.errors import Forbidden
 from harness.errors import Invalid
 from harness.errors import NotFound
 from harness.errors import PodNotReady
+from harness.live.api import ObjectRef
+from harness.live.pods import FATAL_WAITING
+from harness.live.pods import describe_pod
+from harness.live.pods import fatal_reasons
+from harness.live.pods import is_ready
+from harness.live.pods import unready_containers
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
 
 T = TypeVar("T")
-
-#: Container waiting reasons that will not fix themselves while we wait.
-FATAL_WAITING = frozenset({"InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"})
-#: Waiting reasons worth naming in a PodNotReady message.
-NOTABLE_WAITING = frozenset(
-    {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "RunContainerError"} | FATAL_WAITING
-)
 
 
 @dataclass(frozen=True)
@@ -107,30 +106,6 @@ _KINDS: dict[tuple[str, str], Kind] = {
         Kind("apps/v1", "ReplicaSet", "replicasets", True),
     )
 }
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """Identity of an object the harness created (for cleanup)."""
-
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None = None
-
-    @classmethod
-    def of(cls, body: Mapping[str, Any]) -> ObjectRef:
-        meta = body.get("metadata") or {}
-        return cls(
-            str(body.get("apiVersion", "")),
-            str(body.get("kind", "")),
-            str(meta.get("name", "")),
-            meta.get("namespace"),
-        )
-
-    def __str__(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {where}{self.name}"
 
 
 @dataclass(frozen=True)
@@ -651,7 +626,7 @@ class Cluster:
         for ns, name in keys[:5]:
             pod = latest.get((ns, name))
             logs: dict[str, list[str]] = {}
-            for container in _unready_containers(pod):
+            for container in unready_containers(pod):
                 logs[container] = self.pod_logs(ns, name, container)
             parts.append(describe_pod(ns, name, pod, self.pod_events(ns, name), logs))
         more = f" (and {len(keys) - 5} more)" if len(keys) > 5 else ""
@@ -929,88 +904,3 @@ def exit_code_from_status(status: Any, what: str = "exec") -> int:
         f"{what}: exec failed: {data.get('message') or data.get('reason') or data}",
         retryable=True,
     )
-
-
-def is_ready(pod: Mapping[str, Any] | None) -> bool:
-    if not pod:
-        return False
-    status = pod.get("status") or {}
-    if status.get("phase") != "Running":
-        return False
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return str(cond.get("status")) == "True"
-    return False
-
-
-def _waiting(pod: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    out = []
-    status = pod.get("status") or {}
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason"):
-            out.append(
-                (str(cs.get("name")), str(waiting["reason"]), str(waiting.get("message", "")))
-            )
-    return out
-
-
-#: Pull errors (in the waiting message) that say the image does not exist: waiting cannot help.
-_MISSING_IMAGE = re.compile(
-    r"code = NotFound|manifest unknown|repository does not exist|: not found", re.IGNORECASE
-)
-
-
-def fatal_reasons(pod: Mapping[str, Any]) -> list[str]:
-    out = []
-    for container, reason, message in _waiting(pod):
-        if reason in FATAL_WAITING:
-            out.append(f"{container}: {reason}")
-        elif reason in ("ErrImagePull", "ImagePullBackOff") and _MISSING_IMAGE.search(message):
-            out.append(f"{container}: {reason} (the image does not exist)")
-    return out
-
-
-def _unready_containers(pod: Mapping[str, Any] | None) -> list[str]:
-    if not pod:
-        return []
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return [str(cs.get("name")) for cs in statuses if not cs.get("ready")]
-
-
-def describe_pod(
-    namespace: str,
-    name: str,
-    pod: Mapping[str, Any] | None,
-    events: Sequence[str],
-    logs: Mapping[str, Sequence[str]] | None = None,
-) -> str:
-    """One paragraph about a pod that is not Ready (phase, conditions, waiting, events)."""
-    if pod is None:
-        return f"  {namespace}/{name}: not found"
-    status = pod.get("status") or {}
-    lines = [f"  {namespace}/{name}: phase {status.get('phase', 'Unknown')}"]
-    for cond in status.get("conditions") or []:
-        if str(cond.get("status")) != "True":
-            extra = " ".join(str(cond.get(k)) for k in ("reason", "message") if cond.get(k))
-            lines.append(f"    condition {cond.get('type')}={cond.get('status')} {extra}".rstrip())
-    waiting = {c for c, _, _ in _waiting(pod)}
-    for container, reason, message in _waiting(pod):
-        lines.append(f"    container {container} waiting: {reason} {message}".rstrip())
-    for cs in status.get("containerStatuses") or []:
-        cname = str(cs.get("name"))
-        if cname in waiting or cs.get("ready"):
-            continue
-        state = cs.get("state") or {}
-        if "running" in state:
-            lines.append(f"    container {cname} running but not ready (readiness probe failing)")
-        elif "terminated" in state:
-            term = state["terminated"] or {}
-            lines.append(
-                f"    container {cname} terminated: {term.get('reason', '')} "
-                f"exit {term.get('exitCode', '?')}, restarts {cs.get('restartCount', 0)}"
-            )
-    lines.extend(f"    event {e}" for e in events)
-    for container, tail in (logs or {}).items():
-        lines.extend(f"    log {container}: {line}" for line in tail)
-    return "\n".join(lines)

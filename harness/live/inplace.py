@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
-from typing import Protocol
 
 from harness.errors import ClusterError
 from harness.errors import Forbidden
@@ -40,7 +38,12 @@ from harness.errors import Invalid
 from harness.errors import NotFound
 from harness.images import DEFAULT_IMAGES
 from harness.images import Images
-from harness.model import RUN_LABEL
+from harness.live.api import InPlaceApi
+from harness.live.pods import choose_pod
+from harness.live.runner import CLIENT_CONTAINER
+from harness.live.runner import Recorder
+from harness.live.runner import Runner
+from harness.live.runner import RunSettings
 from harness.model import Outcome
 from harness.model import PodRef
 from harness.model import Scenario
@@ -53,11 +56,7 @@ from harness.plan import build_in_place
 from harness.plan import ephemeral_container
 from harness.plan import ephemeral_name
 from harness.plan import fallback_pod
-from harness.live.runner import CLIENT_CONTAINER
-from harness.live.runner import ClusterFacade
-from harness.live.runner import Recorder
-from harness.live.runner import Runner
-from harness.live.runner import RunSettings
+from harness.policy.model import parse_selector
 
 #: HTTP statuses meaning "this cluster does not let us add an ephemeral container".
 REFUSED_STATUSES = (403, 404, 405, 415, 422)
@@ -67,32 +66,6 @@ CONTROLLERS = (
     ("apps/v1", "StatefulSet"),
     ("apps/v1", "DaemonSet"),
 )
-
-
-class InPlaceFacade(ClusterFacade, Protocol):
-    """What an in-place run needs from :class:`harness.cluster.Cluster`."""
-
-    def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]: ...
-
-    def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
-
-    def add_ephemeral_container(
-        self, namespace: str, pod: str, container: Mapping[str, Any]
-    ) -> dict[str, Any]: ...
-
-    def wait_ephemeral_running(
-        self, namespace: str, pod: str, container: str, timeout: float = ..., interval: float = ...
-    ) -> dict[str, Any]: ...
-
-    def list_objects(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        *,
-        label_selector: str = "",
-        field_selector: str = "",
-    ) -> list[dict[str, Any]]: ...
 
 
 class _Refused(HarnessError):
@@ -116,46 +89,16 @@ def selector_text(selector: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
-def _ready(pod: Mapping[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    if status.get("phase") != "Running" or not status.get("podIP"):
-        return False
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return str(cond.get("status")) == "True"
-    return False
-
-
-def choose_pod(pods: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The first (by name) Running and Ready pod that is not being deleted nor ours."""
-    candidates = []
-    for pod in pods:
-        meta = pod.get("metadata") or {}
-        if meta.get("deletionTimestamp") or RUN_LABEL in (meta.get("labels") or {}):
-            continue
-        if _ready(pod):
-            candidates.append(pod)
-    return min(candidates, key=lambda p: str(p["metadata"]["name"]), default=None)
-
-
 def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """metav1.LabelSelector semantics (matchLabels AND matchExpressions; {} matches all)."""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(str(key)) != str(value):
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key = str(expr.get("key", ""))
-        values = {str(v) for v in expr.get("values") or []}
-        op = expr.get("operator")
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    """metav1.LabelSelector semantics, by the policy engine's matcher ({} matches all).
+
+    A selector the engine cannot read counts as matching: refusing a fallback pod is
+    the safe answer when we cannot tell whether a controller would adopt it.
+    """
+    try:
+        return parse_selector(selector, "controller", "spec.selector").matches(labels)
+    except HarnessError:
+        return True
 
 
 def selecting(
@@ -193,7 +136,7 @@ class InPlace:
 
     def __init__(
         self,
-        cluster: InPlaceFacade,
+        cluster: InPlaceApi,
         settings: RunSettings,
         *,
         session_id: str,

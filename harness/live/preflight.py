@@ -15,7 +15,7 @@ A check that cannot run because an earlier one failed is reported as skipped.
 Everything created lives in one namespace carrying the run label; it is
 deleted in a ``finally`` (so also on Ctrl-C), and the wait for it is bounded.
 
-This module talks to the cluster only through the facade (:class:`PreflightCluster`,
+This module talks to the cluster only through the facade (:class:`PreflightApi`,
 implemented by :class:`harness.cluster.Cluster`).
 """
 
@@ -25,19 +25,19 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from typing import Any
 from typing import Literal
-from typing import Protocol
 
-from harness.probes import core as probing
 from harness.errors import ClusterError
 from harness.errors import HarnessError
 from harness.images import DEFAULT_IMAGES
 from harness.images import Images
+from harness.live.api import PreflightApi
+from harness.live.pods import describe_pod
+from harness.live.pods import is_ready
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
@@ -54,10 +54,10 @@ from harness.model import Source
 from harness.model import Target
 from harness.model import TargetKind
 from harness.model import Workload
+from harness.probes import core as probing
 from harness.rbac import IN_PLACE_RULES
 from harness.rbac import Permission
 from harness.rbac import rules_for
-from harness.live.runner import ExecOutput
 
 Mode = Literal["hermetic", "in-place"]
 CheckName = Literal["api", "rbac", "images", "dns", "enforcement"]
@@ -79,35 +79,6 @@ NOT_ENFORCED = (
     "every deny cell would fail for the wrong reason (fix: install a CNI that enforces "
     "NetworkPolicy, e.g. scripts/kind-up for kind + Calico)"
 )
-
-
-class PreflightCluster(Protocol):
-    """What the preflight needs from :class:`harness.cluster.Cluster`."""
-
-    @property
-    def server(self) -> str: ...
-
-    def version(self, timeout: float = ...) -> dict[str, Any]: ...
-
-    def can_i(
-        self, verb: str, group: str, resource: str, *, subresource: str = ..., namespace: str = ...
-    ) -> tuple[bool, str]: ...
-
-    def create(self, body: Mapping[str, Any], *, run_id: str | None = None) -> dict[str, Any]: ...
-
-    def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]: ...
-
-    def exec(
-        self,
-        namespace: str,
-        pod: str,
-        command: Sequence[str],
-        *,
-        container: str | None = None,
-        timeout: float = ...,
-    ) -> ExecOutput: ...
-
-    def delete_run(self, run_id: str, timeout: float = ...) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -250,16 +221,6 @@ def pull_failure(pods: Iterable[Mapping[str, Any]]) -> str:
     return ""
 
 
-def _ready(pod: Mapping[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    if status.get("phase") != "Running":
-        return False
-    return any(
-        c.get("type") == "Ready" and str(c.get("status")) == "True"
-        for c in status.get("conditions") or []
-    )
-
-
 # ------------------------------------------------------------------ the run
 
 
@@ -268,7 +229,7 @@ class Preflight:
 
     def __init__(
         self,
-        cluster: PreflightCluster,
+        cluster: PreflightApi,
         settings: PreflightSettings | None = None,
         *,
         on_result: Callable[[CheckResult], None] | None = None,
@@ -452,17 +413,15 @@ class Preflight:
                 )
                 return None
             by_name = {str((p.get("metadata") or {}).get("name")): p for p in latest}
-            if {"client", "server"} <= set(by_name) and all(_ready(p) for p in by_name.values()):
+            if {"client", "server"} <= set(by_name) and all(is_ready(p) for p in by_name.values()):
                 images = f"{self.settings.images.client}, {self.settings.images.server}"
                 self._record("images", "ok", f"probe pods Ready ({images})", started)
                 return by_name
             if self._clock() >= deadline:
-                from harness.live.cluster import describe_pod  # pure helper, no I/O
-
                 detail = "; ".join(
                     describe_pod(namespace, name, by_name.get(name), []).strip().replace("\n", ",")
                     for name in ("client", "server")
-                    if not _ready(by_name.get(name) or {})
+                    if not is_ready(by_name.get(name) or {})
                 )
                 self._record(
                     "images",
@@ -577,7 +536,7 @@ class Preflight:
 
 
 def run(
-    cluster: PreflightCluster,
+    cluster: PreflightApi,
     settings: PreflightSettings | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> PreflightReport:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +35,12 @@ from dataclasses import field
 from dataclasses import replace
 from typing import Any
 from typing import Literal
-from typing import Protocol
 
 from harness.errors import ClusterError
 from harness.errors import HarnessError
+from harness.live.api import ObjectRef
+from harness.live.api import RunnerApi
+from harness.live.pods import pod_trouble
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
@@ -71,39 +72,6 @@ CLIENT_CONTAINER = "client"
 DNS_NAMESPACE = "kube-system"
 
 
-class ExecOutput(Protocol):
-    @property
-    def stdout(self) -> str: ...
-
-    @property
-    def stderr(self) -> str: ...
-
-    @property
-    def exit_code(self) -> int: ...
-
-
-class ClusterFacade(Protocol):
-    """What the runner needs from :class:`harness.cluster.Cluster` (fakes implement it)."""
-
-    def create(self, body: Mapping[str, Any], *, run_id: str | None = None) -> dict[str, Any]: ...
-
-    def wait_pods_ready(
-        self, pods: Sequence[tuple[str, str]], timeout: float = ..., interval: float = ...
-    ) -> dict[tuple[str, str], dict[str, Any]]: ...
-
-    def exec(
-        self,
-        namespace: str,
-        pod: str,
-        command: Sequence[str],
-        *,
-        container: str | None = None,
-        timeout: float = ...,
-    ) -> ExecOutput: ...
-
-    def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]: ...
-
-
 @dataclass(frozen=True)
 class RunSettings:
     concurrency: int = 32  # concurrent exec calls (one per source pod and round)
@@ -129,36 +97,20 @@ class RunSettings:
     explain: bool = True
 
 
-@dataclass(frozen=True)
-class Created:
-    """An object the runner created (for cleanup)."""
-
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None = None
-
-
 @dataclass
 class Recorder:
     """Thread-safe record of everything created (kept by the caller for cleanup)."""
 
-    items: list[Created] = field(default_factory=list)
+    items: list[ObjectRef] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, body: Mapping[str, Any]) -> None:
-        meta = body.get("metadata") or {}
-        ref = Created(
-            str(body.get("apiVersion", "")),
-            str(body.get("kind", "")),
-            str(meta.get("name", "")),
-            meta.get("namespace"),
-        )
+        ref = ObjectRef.of(body)
         with self._lock:
             if ref not in self.items:
                 self.items.append(ref)
 
-    def snapshot(self) -> list[Created]:
+    def snapshot(self) -> list[ObjectRef]:
         with self._lock:
             return list(self.items)
 
@@ -189,7 +141,7 @@ class Runner:
 
     def __init__(
         self,
-        cluster: ClusterFacade,
+        cluster: RunnerApi,
         settings: RunSettings | None = None,
         *,
         recorder: Recorder | None = None,
@@ -776,44 +728,3 @@ def _pod_ips(pods: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, str
         if ip:
             ips[str(PodRef(ns, name))] = str(ip)
     return ips
-
-
-def _restarts(pod: Mapping[str, Any]) -> int:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return sum(int(cs.get("restartCount") or 0) for cs in statuses)
-
-
-def pod_trouble(before: Mapping[str, Any], after: Mapping[str, Any] | None) -> str:
-    """What went wrong with a pod since ``before`` (when it was Ready); "" if nothing."""
-    if after is None:
-        return "the pod is gone"
-    meta = after.get("metadata") or {}
-    status = after.get("status") or {}
-    problems: list[str] = []
-    if meta.get("deletionTimestamp"):
-        problems.append("the pod is being deleted")
-    old_ip = (before.get("status") or {}).get("podIP")
-    new_ip = status.get("podIP")
-    if old_ip and new_ip and old_ip != new_ip:
-        problems.append(f"pod IP changed from {old_ip} to {new_ip}")
-    phase = status.get("phase")
-    if phase and phase != "Running":
-        problems.append(f"phase {phase}")
-    was, now = _restarts(before), _restarts(after)
-    if now > was:
-        problems.append(f"containers restarted (restartCount {was} -> {now})")
-    for cs in status.get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        if "waiting" in state:
-            waiting = state.get("waiting") or {}
-            problems.append(f"container {cs.get('name')} waiting: {waiting.get('reason', '?')}")
-        elif "terminated" in state:
-            term = state.get("terminated") or {}
-            problems.append(
-                f"container {cs.get('name')} terminated: {term.get('reason', '?')} "
-                f"exit {term.get('exitCode', '?')}"
-            )
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Ready" and str(cond.get("status")) != "True":
-            problems.append("not Ready")
-    return ", ".join(problems)

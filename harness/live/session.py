@@ -22,18 +22,15 @@ restored by close().
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import sys
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
-from types import FrameType
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
@@ -41,8 +38,13 @@ from typing import cast
 
 from harness.errors import ClusterError
 from harness.errors import HarnessError
-from harness.images import DEFAULT_IMAGES
-from harness.images import Images
+from harness.live.api import ObjectRef
+from harness.live.api import SessionApi
+from harness.live.runner import Recorder
+from harness.live.runner import Runner
+from harness.live.runner import RunSettings
+from harness.live.signals import interrupt_on_sigterm
+from harness.live.signals import shield_sigterm
 from harness.model import RUN_LABEL
 from harness.model import Cell
 from harness.model import Outcome
@@ -51,15 +53,11 @@ from harness.model import Scenario
 from harness.model import ScenarioResult
 from harness.model import Status
 from harness.model import Verdict
-from harness.live.runner import ClusterFacade
-from harness.live.runner import Created
-from harness.live.runner import Recorder
-from harness.live.runner import Runner
-from harness.live.runner import RunSettings
+from harness.options import NetpolOptions
 
 if TYPE_CHECKING:
+    from harness.live.api import InPlaceApi
     from harness.live.inplace import InPlace
-    from harness.live.inplace import InPlaceFacade
 
 ClusterFactory = Callable[[], Any]
 
@@ -69,19 +67,8 @@ class LiveSession:
 
     def __init__(
         self,
+        options: NetpolOptions | None = None,
         *,
-        kubeconfig: str | None = None,
-        context: str | None = None,
-        junit: str | None = None,
-        report_json: str | None = None,
-        keep: bool = False,
-        in_place: bool = False,
-        concurrency: int = 32,
-        connect_timeout: float | None = None,
-        convergence: float | None = None,
-        client_image: str | None = None,
-        server_image: str | None = None,
-        image_pull_secrets: tuple[str, ...] = (),
         testrun_uid: str | None = None,
         worker_id: str = "master",
         settings: RunSettings | None = None,
@@ -90,28 +77,17 @@ class LiveSession:
         out: TextIO | None = None,
         install_signal_handler: bool = True,
     ) -> None:
-        self.kubeconfig = kubeconfig
-        self.context = context
-        self.junit = junit
-        self.report_json = report_json
-        self.keep = keep
-        self.in_place = in_place
+        self.options = options = options or NetpolOptions()
+        self.keep = options.keep
+        self.in_place = options.in_place
         self._in_place_runner: InPlace | None = None
-        self.images = Images(
-            client=client_image or DEFAULT_IMAGES.client,
-            server=server_image or DEFAULT_IMAGES.server,
-        )
-        self.image_pull_secrets = tuple(image_pull_secrets)
+        self.images = options.images
         base = settings or RunSettings()
-        self.settings = RunSettings(
-            **{
-                **base.__dict__,
-                "concurrency": concurrency,
-                "connect_timeout": connect_timeout
-                if connect_timeout is not None
-                else base.connect_timeout,
-                "convergence": convergence if convergence is not None else base.convergence,
-            }
+        self.settings = replace(
+            base,
+            concurrency=options.concurrency,
+            connect_timeout=_given(options.connect_timeout, base.connect_timeout),
+            convergence=_given(options.convergence, base.convergence),
         )
         self.testrun_uid = testrun_uid or uuid.uuid4().hex
         self.worker_id = worker_id
@@ -127,50 +103,12 @@ class LiveSession:
         self._deleting: list[Future[list[str]]] = []
         self._cleaner = ThreadPoolExecutor(max_workers=2, thread_name_prefix="netpol-cleanup")
         self._closed = False
-        self._previous_sigterm: Any = None
-        if install_signal_handler:
-            self._install_sigterm()
-
-    # ------------------------------------------------------------ construction
-
-    @classmethod
-    def from_pytest_config(cls, config: Any, **overrides: Any) -> LiveSession:
-        """Build from a pytest Config, reading the ``--netpol-*`` options by name."""
-
-        def opt(name: str) -> Any:
-            value = config.getoption(name, default=None)
-            if value in (None, ""):
-                try:
-                    value = config.getini(name)
-                except (ValueError, KeyError):
-                    value = None
-            return value if value not in ("", None) else None
-
-        workerinput = getattr(config, "workerinput", None) or {}
-        kwargs: dict[str, Any] = {
-            "kubeconfig": opt("netpol_kubeconfig"),
-            "context": opt("netpol_context"),
-            "junit": opt("netpol_junit"),
-            "report_json": opt("netpol_report_json"),
-            "keep": bool(opt("netpol_keep")),
-            "in_place": bool(opt("netpol_in_place")),
-            "concurrency": int(opt("netpol_concurrency") or 32),
-            "connect_timeout": _seconds(opt("netpol_connect_timeout")),
-            "convergence": _seconds(opt("netpol_convergence")),
-            "client_image": opt("netpol_client_image"),
-            "server_image": opt("netpol_server_image"),
-            "image_pull_secrets": _secret_names(opt("netpol_image_pull_secret")),
-            "testrun_uid": workerinput.get("testrunuid")
-            or getattr(config.option, "testrunuid", None),
-            "worker_id": workerinput.get("workerid", "master"),
-        }
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        self._restore_sigterm = interrupt_on_sigterm() if install_signal_handler else _nothing
 
     # ------------------------------------------------------------ cluster
 
     @property
-    def cluster(self) -> ClusterFacade:
+    def cluster(self) -> SessionApi:
         with self._lock:
             if self._cluster is None:
                 if self._cluster_factory is not None:
@@ -178,8 +116,10 @@ class LiveSession:
                 else:
                     from harness.live.cluster import Cluster  # kubernetes only when live
 
-                    self._cluster = Cluster(kubeconfig=self.kubeconfig, context=self.context)
-            cluster: ClusterFacade = self._cluster
+                    self._cluster = Cluster(
+                        kubeconfig=self.options.kubeconfig, context=self.options.context
+                    )
+            cluster: SessionApi = self._cluster
             return cluster
 
     def run_id_for(self, scenario: Scenario) -> str:
@@ -205,7 +145,7 @@ class LiveSession:
             self.run_id_for(scenario),
             images=self.images,
             created=created,
-            pull_secrets=self.image_pull_secrets,
+            pull_secrets=self.options.image_pull_secret,
         )
 
     # ------------------------------------------------------------ verdicts
@@ -259,7 +199,7 @@ class LiveSession:
 
         if self._in_place_runner is None:
             self._in_place_runner = InPlace(
-                cast("InPlaceFacade", self.cluster),
+                cast("InPlaceApi", self.cluster),
                 self.settings,
                 session_id=run_id_from(self.testrun_uid, self.worker_id),
                 images=self.images,
@@ -278,34 +218,6 @@ class LiveSession:
         with self._lock:
             return [self._results[k] for k in sorted(self._results)]
 
-    # ------------------------------------------------------------ reports
-
-    def write_reports(self, fragment_dir: str | None = None) -> list[str]:
-        """Write what this session produced; returns the paths written.
-
-        With ``fragment_dir`` (a pytest-xdist worker): one JSON fragment per
-        scenario there, for the controller's :func:`harness.report.merge_fragments`.
-        Without: the JUnit file and the JSON summary, if configured.
-        """
-        from harness.report import core as report
-
-        written: list[str] = []
-        results = self.results()
-        if fragment_dir is not None:
-            for result in results:
-                name = f"{self.worker_id}-{result.plan.scenario.name}.json"
-                path = os.path.join(fragment_dir, name)
-                report.write_fragment(path, result)
-                written.append(path)
-            return written
-        if self.junit:
-            report.write_junit(self.junit, results)
-            written.append(self.junit)
-        if self.report_json:
-            report.write_json(self.report_json, results)
-            written.append(self.report_json)
-        return written
-
     # ------------------------------------------------------------ cleanup
 
     def _schedule_cleanup(self, run_id: str, recorder: Recorder, plan: Plan) -> None:
@@ -316,10 +228,10 @@ class LiveSession:
             self._cleaner.submit(self._cleanup, run_id, recorder.snapshot(), run_namespaces)
         )
 
-    def _cleanup(self, run_id: str, created: list[Created], run_namespaces: set[str]) -> list[str]:
+    def _cleanup(
+        self, run_id: str, created: list[ObjectRef], run_namespaces: set[str]
+    ) -> list[str]:
         """Delete what one run created; returns what could not be deleted."""
-        from harness.live.cluster import ObjectRef
-
         cluster = self._cluster
         problems: list[str] = []
         # Objects outside the run's namespaces go one by one (policies in existing
@@ -328,7 +240,7 @@ class LiveSession:
             if ref.kind == "Namespace" or (ref.namespace and ref.namespace in run_namespaces):
                 continue
             try:
-                cluster.delete(ObjectRef(ref.api_version, ref.kind, ref.name, ref.namespace))
+                cluster.delete(ref)
             except ClusterError as exc:
                 problems.append(f"{ref.kind} {ref.namespace or ''}/{ref.name}: {exc}")
         try:
@@ -373,7 +285,7 @@ class LiveSession:
                 return
             problems: list[str] = []
             # A SIGTERM now (CI cancelling twice) must not cut the bounded cleanup short.
-            unshield = _shield_sigterm(self.out)
+            unshield = shield_sigterm(self.out)
             try:
                 for future in self._deleting:
                     try:
@@ -392,76 +304,13 @@ class LiveSession:
             self._cleaner.shutdown(wait=False, cancel_futures=False)
             self._restore_sigterm()
 
-    # ------------------------------------------------------------ signals
 
-    def _install_sigterm(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_term(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt(f"signal {signum}")
-
-        try:
-            self._previous_sigterm = signal.signal(signal.SIGTERM, on_term)
-        except (ValueError, OSError):
-            self._previous_sigterm = None
-
-    def _restore_sigterm(self) -> None:
-        if self._previous_sigterm is None:
-            return
-        if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(signal.SIGTERM, self._previous_sigterm)
-        self._previous_sigterm = None
+def _nothing() -> None:
+    return None
 
 
-def interrupt_on_sigterm() -> Callable[[], None]:
-    """Make SIGTERM raise KeyboardInterrupt in the main thread; returns the undo.
-
-    pytest turns KeyboardInterrupt into an orderly stop (sessionfinish, unconfigure,
-    ``config.add_cleanup`` callbacks, ``finally`` blocks), so a SIGTERM now cleans up like
-    Ctrl-C does. A no-op (whose undo is a no-op) outside the main thread.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, on_term)
-    except (ValueError, OSError):
-        return lambda: None
-
-    def undo() -> None:
-        if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(signal.SIGTERM, previous)
-
-    return undo
-
-
-def _shield_sigterm(out: TextIO) -> Callable[[], None]:
-    """Ignore SIGTERM (saying so once) until the returned undo runs; main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    said: list[bool] = []
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        if not said:
-            said.append(True)
-            print("netpol: SIGTERM during cleanup: finishing the cleanup first", file=out)
-
-    try:
-        previous = signal.signal(signal.SIGTERM, on_term)
-    except (ValueError, OSError):
-        return lambda: None
-
-    def undo() -> None:
-        with contextlib.suppress(ValueError, OSError, TypeError):
-            signal.signal(signal.SIGTERM, previous)
-
-    return undo
+def _given(value: float | None, default: float | None) -> float | None:
+    return value if value is not None else default
 
 
 def _failed(plan: Plan, message: str) -> ScenarioResult:
@@ -472,39 +321,11 @@ def _failed(plan: Plan, message: str) -> ScenarioResult:
     return ScenarioResult(plan, verdicts, setup_error=message)
 
 
-def _secret_names(value: Any) -> tuple[str, ...]:
-    """--netpol-image-pull-secret (a list) or its ini twin (a comma list) as names."""
-    parts = value if isinstance(value, list | tuple) else [value or ""]
-    return tuple(n.strip() for part in parts for n in str(part).split(",") if n.strip())
-
-
-def _seconds(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    from harness.scenario.loader import parse_duration
-
-    parsed: float = parse_duration(str(value))
-    return parsed
-
-
-def open_session(config: Any, options: Any) -> LiveSession:
-    """What harness.plugin.hooks calls: a LiveSession from the resolved NetpolOptions."""
+def open_session(config: Any, options: NetpolOptions) -> LiveSession:
+    """What harness.plugin.hooks calls: a LiveSession for this pytest process."""
     workerinput = getattr(config, "workerinput", None) or {}
     return LiveSession(
-        kubeconfig=options.kubeconfig,
-        context=options.context,
-        junit=options.junit,
-        report_json=options.report_json,
-        keep=options.keep,
-        in_place=options.in_place,
-        concurrency=options.concurrency,
-        connect_timeout=options.connect_timeout,
-        convergence=options.convergence,
-        client_image=options.client_image,
-        server_image=options.server_image,
-        image_pull_secrets=tuple(getattr(options, "image_pull_secret", ()) or ()),
+        options,
         testrun_uid=workerinput.get("testrunuid") or getattr(config.option, "testrunuid", None),
         worker_id=workerinput.get("workerid", "master"),
     )

@@ -1,1 +1,1 @@
-"""The pytest plugin (registered as ``harness.plugin.hooks`` through the ``pytest11`` entry point)."""
+"""The pytest plugin, registered as ``harness.plugin.hooks`` (the ``pytest11`` entry point)."""

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from harness.report import core as report
+from harness import report
 
 WORKER_KEY = "netpol_summaries"
 
@@ -38,9 +37,8 @@ class Reporter:
         self.junit = junit
         self.report_json = report_json
         self._results = results  # the live session's ScenarioResults of this process
-        self._summaries: dict[str, Mapping[str, Any]] = {}
+        self._summaries: dict[str, report.ScenarioSummary] = {}
         self._errors: dict[str, str] = {}  # scenario -> first setup error seen in a report
-        self._scenario_of: dict[str, str] = {}  # nodeid -> scenario name
         self.written: list[str] = []
 
     @property
@@ -49,13 +47,7 @@ class Reporter:
 
     # ------------------------------------------------------------ collecting
 
-    def note_item(self, nodeid: str, scenario: str) -> None:
-        self._scenario_of[nodeid] = scenario
-
     def _scenario_for(self, report_: pytest.TestReport) -> str:
-        known = self._scenario_of.get(report_.nodeid)
-        if known:
-            return known
         for name, value in report_.user_properties:
             if name == "scenario":
                 return str(value)
@@ -74,7 +66,7 @@ class Reporter:
 
     # ------------------------------------------------------------ writing
 
-    def summaries(self) -> list[Mapping[str, Any]]:
+    def summaries(self) -> list[report.ScenarioSummary]:
         merged = dict(self._summaries)
         for scenario, error in self._errors.items():
             if scenario not in merged:
@@ -106,6 +98,7 @@ class Reporter:
                 self.report_json, json.dumps(document, indent=2, sort_keys=True) + "\n"
             )
             self.written.append(f"JSON summary: {self.report_json}")
+        self.config.hook.pytest_netpol_write_reports(config=self.config, summaries=summaries)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:

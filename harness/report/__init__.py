@@ -1,1 +1,55 @@
-"""Reports of a run: the typed summary, JUnit, JSON and truth tables."""
+"""Reports of a run: the typed summary, JUnit, the JSON summary and truth tables.
+
+Everything is built from one :class:`ScenarioSummary` per scenario
+(:func:`summarize`, :mod:`harness.report.summary`), a JSON-ready TypedDict:
+
+- :mod:`harness.report.junit`: :func:`junit_from_summaries`, ONE JUnit XML file;
+- :mod:`harness.report.tables`: :func:`truth_tables` and :func:`counts_line`;
+- :func:`summary_document`: the JSON summary file's text;
+- :mod:`harness.report.files`: :func:`atomic_write` (all of a file or nothing).
+
+How a run's reports are made (:class:`harness.plugin.reports.Reporter`): each
+process that ran scenarios (the only process, or each pytest-xdist worker)
+summarises its live ScenarioResults at the end of its session. A worker hands
+its summaries, as JSON, to the controller through xdist's ``workeroutput``
+channel (read back in ``pytest_testnodedown``); the controller (or the only
+process) merges them by scenario, adds a :func:`setup_summary` for a scenario
+that failed before any live result, and writes ONE JUnit file and ONE JSON
+summary and prints the truth tables. There are no per-worker fragment files.
+
+No secrets are ever part of a result (commands, addresses, pod names only).
+"""
+
+from __future__ import annotations
+
+from harness.report.files import atomic_write
+from harness.report.junit import CELL_PROPERTIES
+from harness.report.junit import junit_from_summaries
+from harness.report.summary import SUMMARY_VERSION
+from harness.report.summary import CellSummary
+from harness.report.summary import ScenarioSummary
+from harness.report.summary import SummaryDocument
+from harness.report.summary import setup_summary
+from harness.report.summary import summarize
+from harness.report.summary import summarize_cell
+from harness.report.summary import summary_document
+from harness.report.tables import SYMBOLS
+from harness.report.tables import counts_line
+from harness.report.tables import truth_tables
+
+__all__ = [
+    "CELL_PROPERTIES",
+    "SUMMARY_VERSION",
+    "SYMBOLS",
+    "CellSummary",
+    "ScenarioSummary",
+    "SummaryDocument",
+    "atomic_write",
+    "counts_line",
+    "junit_from_summaries",
+    "setup_summary",
+    "summarize",
+    "summarize_cell",
+    "summary_document",
+    "truth_tables",
+]

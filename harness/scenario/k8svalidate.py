@@ -6,28 +6,26 @@ metadata.name, namespace, labels, annotations). Unknown fields are errors, as
 with ``kubectl apply`` (strict field validation).
 
 Input values come from :mod:`harness.scenario.yamlload`, so every error names a line.
-The name/label helpers here are also used by the scenario validation.
+The name/label helpers it uses live in :mod:`harness.scenario.checker`.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import re
-from collections.abc import Iterable
 from typing import Any
 
-from harness.errors import ScenarioError
-from harness.scenario.yamlload import YList
+from harness.model import PROTOCOLS
+from harness.scenario.checker import Checker
+from harness.scenario.checker import did_you_mean
+from harness.scenario.checker import dns1035_label_problem
+from harness.scenario.checker import dns1123_label_problem
+from harness.scenario.checker import dns1123_subdomain_problem
+from harness.scenario.checker import is_int
+from harness.scenario.checker import label_key_problem
+from harness.scenario.checker import label_value_problem
+from harness.scenario.checker import port_name_problem
+from harness.scenario.checker import type_name
 from harness.scenario.yamlload import YMap
-
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_PORT_NAME = re.compile(r"^[-a-z0-9]+$")
 
 #: Kinds that live outside namespaces (their metadata.namespace is not mapped).
 CLUSTER_SCOPED_KINDS = frozenset(
@@ -67,166 +65,13 @@ _OBJECT_META = (
     "managedFields",
     "selfLink",
 )
-_PROTOCOLS = ("TCP", "UDP", "SCTP")
-
-
-# ---------------------------------------------------------------- shared helpers
-
-
-def closest(word: str, choices: Iterable[str]) -> str | None:
-    """The closest of ``choices`` to ``word`` (difflib), or None."""
-    options = [c for c in choices if isinstance(c, str)]
-    found = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-def did_you_mean(word: str, choices: Iterable[str], what: str = "one of") -> str:
-    choices = list(choices)
-    best = closest(word, choices)
-    listed = ", ".join(repr(c) for c in choices)
-    if best is not None:
-        return f"did you mean {best!r}? ({what}: {listed})"
-    return f"use {what}: {listed}" if choices else ""
-
-
-def dns1123_label_problem(name: str, max_len: int = 63) -> str:
-    """Why ``name`` is not a DNS-1123 label of at most ``max_len`` chars ('' when it is)."""
-    if not name:
-        return "must not be empty"
-    if len(name) > max_len:
-        return f"must be at most {max_len} characters (it has {len(name)})"
-    if not _DNS1123_LABEL.match(name):
-        return (
-            "must be a DNS-1123 label: lower case letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
-    return ""
-
-
-def dns1035_label_problem(name: str, max_len: int = 63) -> str:
-    problem = dns1123_label_problem(name, max_len)
-    if problem:
-        return problem
-    if not _DNS1035_LABEL.match(name):
-        return "must start with a lower case letter (it names a Service: a DNS-1035 label)"
-    return ""
-
-
-def dns1123_subdomain_problem(name: str) -> str:
-    if not name:
-        return "must not be empty"
-    if len(name) > 253:
-        return f"must be at most 253 characters (it has {len(name)})"
-    if not _DNS1123_SUBDOMAIN.match(name):
-        return (
-            "must be a DNS-1123 subdomain: lower case letters, digits, '-' and '.', "
-            "starting and ending with a letter or digit"
-        )
-    return ""
-
-
-def label_key_problem(key: Any) -> str:
-    """Why ``key`` is not a valid label key (a qualified name), '' when it is."""
-    if not isinstance(key, str):
-        return f"label key {key!r} must be a string"
-    prefix, slash, name = key.rpartition("/")
-    if slash:
-        if not prefix:
-            return f"label key {key!r} has an empty prefix before '/'"
-        problem = dns1123_subdomain_problem(prefix)
-        if problem:
-            return f"label key prefix {prefix!r} {problem}"
-    if not name:
-        return f"label key {key!r} has an empty name"
-    if len(name) > 63:
-        return f"label key {key!r}: the name part must be at most 63 characters"
-    if not _LABEL_NAME.match(name):
-        return (
-            f"label key {key!r}: the name part must be letters, digits, '-', '_' or '.', "
-            "starting and ending with a letter or digit"
-        )
-    return ""
-
-
-def label_value_problem(value: Any) -> str:
-    if not isinstance(value, str):
-        return f"label value {value!r} must be a string"
-    if len(value) > 63:
-        return f"label value {value[:20]!r}... must be at most 63 characters (it has {len(value)})"
-    if value and not _LABEL_NAME.match(value):
-        return (
-            f"label value {value!r} must be letters, digits, '-', '_' or '.', "
-            "starting and ending with a letter or digit (or empty)"
-        )
-    return ""
-
-
-def port_name_problem(name: str) -> str:
-    """Why ``name`` is not an IANA_SVC_NAME (a named port), '' when it is."""
-    if not name:
-        return "must not be empty"
-    if len(name) > 15:
-        return f"must be at most 15 characters (it has {len(name)})"
-    if not _PORT_NAME.match(name):
-        return "must be lower case letters, digits and '-'"
-    if not re.search(r"[a-z]", name):
-        return "must contain at least one letter"
-    if "--" in name or name.startswith("-") or name.endswith("-"):
-        return "must not start or end with '-' or contain '--'"
-    return ""
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def type_name(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "a number"
-    if isinstance(value, float):
-        return "a decimal number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
 
 
 # ---------------------------------------------------------------- the validator
 
 
-class _Checker:
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fail(self, line: int, message: str, fix: str = "") -> ScenarioError:
-        return ScenarioError(self.path, line, message, fix)
-
-    def mapping(self, value: Any, line: int, what: str) -> YMap:
-        if not isinstance(value, YMap):
-            raise self.fail(line, f"{what} must be a mapping, got {type_name(value)}")
-        return value
-
-    def listing(self, value: Any, line: int, what: str) -> YList:
-        if not isinstance(value, YList):
-            raise self.fail(line, f"{what} must be a list, got {type_name(value)}")
-        return value
-
-    def keys(self, obj: YMap, known: Iterable[str], what: str) -> None:
-        known = list(known)
-        for key in obj:
-            if key not in known:
-                raise self.fail(
-                    obj.key_line(key),
-                    f"unknown field {key!r} in {what}",
-                    did_you_mean(str(key), known, "known fields"),
-                )
+class _Checker(Checker):
+    KEY_WORD = "field"
 
     def string(self, obj: YMap, key: str, what: str, *, required: bool = False) -> str | None:
         if key not in obj or obj[key] is None:
@@ -355,11 +200,11 @@ class _Checker:
         port = self.mapping(value, line, what)
         self.keys(port, ("protocol", "port", "endPort"), what)
         protocol = port.get("protocol")
-        if protocol is not None and protocol not in _PROTOCOLS:
+        if protocol is not None and protocol not in PROTOCOLS:
             raise self.fail(
                 port.value_line("protocol"),
                 f"{what}.protocol {protocol!r} is not supported",
-                did_you_mean(str(protocol).upper(), _PROTOCOLS, "supported values"),
+                did_you_mean(str(protocol).upper(), PROTOCOLS, "supported values"),
             )
         number = port.get("port")
         if number is not None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from harness.errors import ConfigError
 from harness.live.check import Endpoint
 from harness.live.check import parse_endpoint
 from harness.live.check import parse_target
-from harness.errors import ConfigError
 from tests.live import sbx
 
 # ---------------------------------------------------------------- parsing

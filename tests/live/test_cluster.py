@@ -9,12 +9,6 @@ from typing import Any
 
 import pytest
 
-from harness.live.cluster import Cluster
-from harness.live.cluster import ObjectRef
-from harness.live.cluster import describe_pod
-from harness.live.cluster import error_from_status
-from harness.live.cluster import exit_code_from_status
-from harness.live.cluster import is_ready
 from harness.errors import ClusterError
 from harness.errors import ConfigError
 from harness.errors import Conflict
@@ -23,6 +17,12 @@ from harness.errors import Forbidden
 from harness.errors import Invalid
 from harness.errors import NotFound
 from harness.errors import PodNotReady
+from harness.live.api import ObjectRef
+from harness.live.cluster import Cluster
+from harness.live.cluster import error_from_status
+from harness.live.cluster import exit_code_from_status
+from harness.live.pods import describe_pod
+from harness.live.pods import is_ready
 from tests.live.fakeapi import State
 from tests.live.fakeapi import serve
 
@@ -159,7 +159,11 @@ def test_wait_pods_ready_reports_why(api: tuple[State, Cluster]) -> None:
     text = str(info.value)
     assert "a-r1/web: phase Pending" in text
     assert "ImagePullBackOff" in text
-    pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    pod["status"] = {
+        "phase": "Running",
+        "podIP": "10.0.0.5",
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }
     pods = cluster.wait_pods_ready([("a-r1", "web")], timeout=2, interval=0.1)
     assert is_ready(pods[("a-r1", "web")])
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,7 +135,7 @@ def _write(directory: Path, name: str, allow: list[str]) -> Path:
     return path
 
 
-def _run(kubeconfig: str, path: Path, **kw: object) -> tuple[ScenarioResult, list[str]]:
+def _run(kubeconfig: str, path: Path, **kw: Any) -> tuple[ScenarioResult, list[str]]:
     """Run one scenario file; returns the result and the namespaces left afterwards."""
     from harness.live.cluster import Cluster
     from harness.live.session import LiveSession
@@ -145,11 +146,12 @@ def _run(kubeconfig: str, path: Path, **kw: object) -> tuple[ScenarioResult, lis
     from harness.live.runner import RunSettings
 
     settings = RunSettings(ready_timeout=60.0, datapath_timeout=30.0)
+    from harness.options import NetpolOptions
+
     session = LiveSession(
-        kubeconfig=kubeconfig,
+        NetpolOptions(kubeconfig=kubeconfig, **kw),
         out=io.StringIO(),
         settings=settings,
-        **kw,  # type: ignore[arg-type]
     )
     try:
         result = session.run_scenario(scenario)

@@ -14,13 +14,13 @@ import pytest
 from harness.errors import Forbidden
 from harness.errors import HarnessError
 from harness.live.inplace import InPlace
-from harness.live.inplace import choose_pod
 from harness.live.inplace import label_selector_matches
 from harness.live.inplace import selecting
-from harness.model import Outcome
-from harness.model import Status
+from harness.live.pods import choose_pod
 from harness.live.runner import Recorder
 from harness.live.runner import RunSettings
+from harness.model import Outcome
+from harness.model import Status
 from harness.scenario.loader import loads
 from tests.live.fakes import CONNECTED
 from tests.live.fakes import DROPPED

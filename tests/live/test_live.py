@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from harness.live.runner import RunSettings
 from harness.model import Scenario
 from harness.model import Status
-from harness.live.runner import RunSettings
+from harness.options import NetpolOptions
 from tests.live.fakes import CONNECTED
 from tests.live.fakes import DROPPED
 from tests.live.fakes import FakeCluster
@@ -73,13 +74,13 @@ def _session(cluster: FakeCluster, **kw: Any) -> Any:
 
     settings = RunSettings(round_interval=0.0, datapath_timeout=0.0)
     return LiveSession(
+        NetpolOptions(**kw),
         cluster_factory=lambda: cluster,
         settings=settings,
         testrun_uid="uid1",
         worker_id="gw0",
         install_signal_handler=False,
         out=io.StringIO(),
-        **kw,
     )
 
 
@@ -124,9 +125,9 @@ def test_keep_prints_the_delete_command_and_deletes_nothing(tmp_path: Path) -> N
     from harness.live.session import LiveSession
 
     session = LiveSession(
+        NetpolOptions(keep=True),
         cluster_factory=lambda: cluster,
         settings=RunSettings(round_interval=0.0),
-        keep=True,
         install_signal_handler=False,
         out=out,
     )
@@ -179,67 +180,36 @@ def test_sigterm_becomes_keyboard_interrupt_and_is_restored() -> None:
     assert signal.getsignal(signal.SIGTERM) == before
 
 
-def test_from_pytest_config_reads_netpol_options() -> None:
+def test_the_session_takes_its_settings_from_the_options_object() -> None:
     from harness.live.session import LiveSession
 
-    values = {
-        "netpol_kubeconfig": "/tmp/kc",
-        "netpol_context": "kind-x",
-        "netpol_keep": True,
-        "netpol_concurrency": "4",
-        "netpol_connect_timeout": "500ms",
-        "netpol_convergence": "10s",
-        "netpol_client_image": "registry.local/curl:1",
-    }
-
-    class Option:
-        testrunuid = "abc"
-
-    class Config:
-        option = Option()
-
-        def getoption(self, name: str, default: Any = None) -> Any:
-            return values.get(name, default)
-
-        def getini(self, name: str) -> Any:
-            return ""
-
-    session = LiveSession.from_pytest_config(Config(), install_signal_handler=False)
+    options = NetpolOptions(
+        kubeconfig="/tmp/kc",
+        keep=True,
+        concurrency=4,
+        connect_timeout=0.5,
+        convergence=10.0,
+        client_image="registry.local/curl:1",
+    )
+    base = RunSettings(round_interval=0.25, connect_timeout=3.0, convergence=99.0)
+    session = LiveSession(options, settings=base, testrun_uid="abc", install_signal_handler=False)
     try:
-        assert session.kubeconfig == "/tmp/kc"
-        assert session.context == "kind-x"
+        assert session.options is options
         assert session.keep is True
         assert session.settings.concurrency == 4
         assert session.settings.connect_timeout == 0.5
         assert session.settings.convergence == 10.0
+        assert session.settings.round_interval == 0.25  # the base settings are kept
         assert session.images.client == "registry.local/curl:1"
         assert session.testrun_uid == "abc"
     finally:
         session.close()
-
-
-def test_write_reports_junit_json_and_fragments(tmp_path: Path) -> None:
-    import json
-    import xml.etree.ElementTree as ET
-
-    from harness.report.core import merge_fragments
-
-    scenario = _scenario(tmp_path)
-    junit, summary = tmp_path / "out" / "junit.xml", tmp_path / "out" / "summary.json"
-    session = _session(FakeCluster(), junit=str(junit), report_json=str(summary))
+    unset = LiveSession(NetpolOptions(), settings=base, install_signal_handler=False)
     try:
-        session.verdict_for(scenario, scenario.cells[0])
-        assert session.write_reports() == [str(junit), str(summary)]
-        frags = tmp_path / "frags"
-        frags.mkdir()
-        [fragment] = session.write_reports(str(frags))
+        assert unset.settings.connect_timeout == 3.0  # None in the options keeps the base
+        assert unset.settings.convergence == 99.0
     finally:
-        session.close()
-    cases = ET.parse(junit).getroot().findall("./testsuite/testcase")
-    assert [c.get("name") for c in cases] == ["web->db:5432/TCP[allow]"]
-    assert json.loads(summary.read_text())["scenarios"][0]["scenario"] == "tiny"
-    assert fragment.endswith("gw0-tiny.json")
-    assert "web-&gt;db:5432/TCP[allow]" in merge_fragments([fragment])
+        unset.close()
 
 
 def test_objects_in_existing_namespaces_are_deleted_one_by_one(tmp_path: Path) -> None:

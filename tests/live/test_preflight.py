@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from harness.errors import ClusterError
-from harness.model import MANAGED_BY_LABEL
-from harness.model import MANAGED_BY_VALUE
 from harness.live.preflight import Preflight
 from harness.live.preflight import PreflightSettings
 from harness.live.preflight import missing_permission
 from harness.live.preflight import pull_failure
+from harness.model import MANAGED_BY_LABEL
+from harness.model import MANAGED_BY_VALUE
 from harness.rbac import HERMETIC_RULES
 from harness.rbac import Permission
 from tests.live import sbx

@@ -6,12 +6,12 @@ from typing import Any
 
 from harness.errors import ExecError
 from harness.errors import PodNotReady
-from harness.model import Outcome
-from harness.model import Settings
-from harness.model import Status
 from harness.live.runner import Recorder
 from harness.live.runner import Runner
 from harness.live.runner import RunSettings
+from harness.model import Outcome
+from harness.model import Settings
+from harness.model import Status
 from tests.live.factory import make_plan
 from tests.live.fakes import CONNECTED
 from tests.live.fakes import DROPPED

@@ -168,7 +168,7 @@ def leftovers(kubeconfig: Path, wait: float = 60.0) -> list[str]:
 def moment(kubeconfig: Path) -> str:
     """Which step a run is at, from what exists in the cluster right now."""
     from harness.live.cluster import Cluster
-    from harness.live.cluster import is_ready
+    from harness.live.pods import is_ready
 
     cluster = Cluster(kubeconfig=str(kubeconfig), retry_attempts=1)
     try:

@@ -13,11 +13,11 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from harness import plan as planning
+from harness.errors import Forbidden
 from harness.live.cluster import Cluster
 from harness.live.cluster import translate
-from harness.errors import Forbidden
-from netpol_sandbox.admission import violations
 from harness.scenario.loader import load
+from netpol_sandbox.admission import violations
 from tests.reliability import kit
 
 SCENARIO_FILES = sorted(kit.SCENARIOS.glob("*.netpol.yaml"))
@@ -85,7 +85,11 @@ def test_a_scenario_runs_in_namespaces_enforcing_restricted(sandbox_kubeconfig: 
     from harness.model import RUN_LABEL
 
     cluster = Cluster(kubeconfig=str(sandbox_kubeconfig))
-    session = LiveSession(kubeconfig=str(sandbox_kubeconfig), keep=True, out=io.StringIO())
+    from harness.options import NetpolOptions
+
+    session = LiveSession(
+        NetpolOptions(kubeconfig=str(sandbox_kubeconfig), keep=True), out=io.StringIO()
+    )
     try:
         result = session.run_scenario(load(kit.SCENARIOS / "default-deny-ingress.netpol.yaml"))
         assert result.setup_error == ""

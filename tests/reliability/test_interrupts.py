@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.live.session import _shield_sigterm
-from harness.live.session import interrupt_on_sigterm
+from harness.live.signals import interrupt_on_sigterm
+from harness.live.signals import shield_sigterm
 from tests.reliability import kit
 
 SCENARIO = "default-deny-ingress.netpol.yaml"
@@ -41,7 +41,7 @@ def test_sigterm_during_cleanup_is_noted_not_raised() -> None:
     out = io.StringIO()
     undo = interrupt_on_sigterm()
     try:
-        unshield = _shield_sigterm(out)
+        unshield = shield_sigterm(out)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.2)
         unshield()

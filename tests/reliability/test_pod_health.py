@@ -11,13 +11,13 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from harness.live.cluster import fatal_reasons
 from harness.errors import ClusterError
-from harness.model import Status
+from harness.live.pods import fatal_reasons
+from harness.live.pods import pod_trouble
 from harness.live.runner import Recorder
 from harness.live.runner import Runner
 from harness.live.runner import RunSettings
-from harness.live.runner import pod_trouble
+from harness.model import Status
 from tests.live.factory import make_plan
 from tests.live.fakes import CONNECTED
 from tests.live.fakes import DROPPED

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.model import Status
 from harness.live.runner import Recorder
 from harness.live.runner import Runner
 from harness.live.runner import RunSettings
+from harness.model import Status
 from tests.live.factory import make_plan
 from tests.live.fakes import CONNECTED
 from tests.live.fakes import DROPPED

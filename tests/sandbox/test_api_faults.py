@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from harness.errors import ConfigError
 from netpol_sandbox.controllers import PODS
+from netpol_sandbox.errors import ConfigError
 from netpol_sandbox.faults import Faults
 from netpol_sandbox.faults import add_arguments
 from netpol_sandbox.faults import from_args

@@ -9,6 +9,8 @@ from netpol_sandbox.enforce import cidr_minus
 from netpol_sandbox.enforce import compile_ruleset
 from netpol_sandbox.enforce import compile_sets
 from netpol_sandbox.enforce import filter_part
+from netpol_sandbox.enforce import flows_to_clear
+from netpol_sandbox.enforce import pod_rules
 from netpol_sandbox.enforce import selector_matches
 
 
@@ -261,3 +263,57 @@ def test_services_dnat_to_endpoints_by_named_target_port() -> None:
     plain = compile_ruleset(NAMESPACES, PODS, [], "t")
     assert filter_part(plain) == filter_part(text)
     assert "dnat" not in filter_part(text)
+
+
+# ---------------------------------------------------------------- per-pod rules and conntrack
+
+
+def _flows(before: list[dict[str, Any]], after: list[dict[str, Any]], pods: Any = None) -> Any:
+    old_pods, new_pods = PODS, pods if pods is not None else PODS
+    old = pod_rules(compile_sets(NAMESPACES, old_pods, before))
+    new = pod_rules(compile_sets(NAMESPACES, new_pods, after))
+    ips = [p["status"]["podIP"] for p in old_pods]
+    return flows_to_clear(old, new, ips, [p["status"]["podIP"] for p in new_pods])
+
+
+def test_pod_rules_split_the_sets_per_pod() -> None:
+    allow = pol("x", {"podSelector": {"matchLabels": {"app": "b"}}, "ingress": [{"from": []}]})
+    rules = pod_rules(sets([allow]))
+    assert set(rules) == {"10.1.0.2"}
+    assert (
+        rules["10.1.0.2"].ingress == frozenset({"0.0.0.0/0"}) and rules["10.1.0.2"].egress is None
+    )
+
+
+def test_only_pods_whose_rules_tighten_lose_their_flows() -> None:
+    only_b = pol("x", {"podSelector": {"matchLabels": {"app": "b"}}})
+    flows = _flows([], [only_b])
+    assert flows.towards == {"10.1.0.2"} and not flows.from_ and not flows.gone
+    # an unrelated policy elsewhere keeps b's (unchanged) rules: nothing to clear for b
+    other = {**pol("y", {"podSelector": {}}), "metadata": {"namespace": "y", "name": "q"}}
+    assert _flows([only_b], [only_b, other]).towards == {"10.1.0.3"}
+    # egress: flows from the pod
+    eg = pol("x", {"podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Egress"]})
+    flows = _flows([], [eg])
+    assert flows.from_ == {"10.1.0.1"} and not flows.towards
+    # an allowed element removed: b's ingress lost port 8080 from a
+    port_rule = {
+        "from": [{"podSelector": {"matchLabels": {"app": "a"}}}],
+        "ports": [{"port": 8080}],
+    }
+    wide = pol("x", {"podSelector": {"matchLabels": {"app": "b"}}, "ingress": [port_rule]})
+    assert _flows([wide], [only_b]).towards == {"10.1.0.2"}
+
+
+def test_loosening_and_peers_coming_or_going_clear_nothing_of_the_others() -> None:
+    only_b = pol("x", {"podSelector": {"matchLabels": {"app": "b"}}})
+    assert not _flows([only_b], [])  # b no longer isolated
+    from_x = {"from": [{"podSelector": {}}]}
+    allow = pol("x", {"podSelector": {"matchLabels": {"app": "b"}}, "ingress": [from_x]})
+    assert not _flows([only_b], [allow])  # b allows more
+    # a goes away: b's element for a vanishes, but only a's own flows are cleared
+    flows = _flows([allow], [allow], [B, C])
+    assert flows.gone == {"10.1.0.1"} and not flows.towards and not flows.from_
+    # a new pod in x becomes an allowed peer of b: an addition, nothing to clear
+    d = pod("x", "d", "10.1.0.4", {"app": "d"})
+    assert not _flows([allow], [allow], [*PODS, d])

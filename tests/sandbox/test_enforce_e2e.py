@@ -255,7 +255,7 @@ def test_external_host_egress(net: NodeRunner) -> None:
 
 
 def test_allowed_flow_is_cut_when_policy_changes(net: NodeRunner) -> None:
-    """conntrack is flushed on apply: an established-looking UDP flow does not survive."""
+    """The server's ingress tightened: its tracked flows are cleared, the UDP flow is cut."""
     net.sync([])
     src = "sh", "-c", f"echo a | nc -u -w1 -p 40123 {net.ip('y', 'web')} 5353"
     assert net.sh(*X_CLIENT, *src)[1] == "ok 5353\n"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.scenario import yamlload as yamlload
 from harness.errors import ScenarioError
+from harness.scenario import yamlload as yamlload
 from harness.scenario.loader import load
 from tests.scenario.util import load_text
 from tests.scenario.util import project

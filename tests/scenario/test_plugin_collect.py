@@ -176,7 +176,7 @@ def test_ini_twin_and_override(project: pytest.Pytester) -> None:
 
 LIVE_CONFTEST = """
 from harness.model import Outcome, Probe, PodRef, Status, Verdict, ProbeKind
-from harness.plugin.hooks import LIVE_KEY
+from harness.plugin.gate import LIVE_KEY
 
 class Fake:
     def verdict_for(self, scenario, cell):
@@ -266,13 +266,12 @@ def test_help_lists_every_option_and_ini_twin(project: pytest.Pytester) -> None:
 
 OPTIONS_CONFTEST = """
 import json
-from harness.plugin.hooks import options_of
+from harness.plugin.options import options_of
 
 def pytest_collection_modifyitems(config, items):
     o = options_of(config)
-    s = o.settings_for(items[0].scenario)
-    print("OPTS", json.dumps([o.concurrency, o.keep, o.client_image, s.connect_timeout,
-                              s.convergence_budget, o.preflight]))
+    print("OPTS", json.dumps([o.concurrency, o.keep, o.client_image, o.connect_timeout,
+                              o.convergence, o.preflight]))
 """
 
 
@@ -291,7 +290,7 @@ def test_options_resolve_cli_over_ini_over_default(project: pytest.Pytester) -> 
 
 
 PULL_SECRET_CONFTEST = """
-from harness.plugin.hooks import options_of
+from harness.plugin.options import options_of
 
 def pytest_collection_modifyitems(config, items):
     print("SECRETS", ",".join(options_of(config).image_pull_secret))

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from harness.errors import ConfigError
 from netpol_sandbox import faults as faults_module
+from netpol_sandbox.errors import ConfigError
 from netpol_sandbox.faults import Faults
 
 

@@ -1,4 +1,4 @@
-"""harness.probes.core: script generation, output parsing, judge(), rerun commands."""
+"""harness.probes: script generation, output parsing, judge(), rerun commands."""
 
 from __future__ import annotations
 

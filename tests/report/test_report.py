@@ -1,4 +1,4 @@
-"""harness.report.core: JUnit (parsed back), fragments merge, truth tables, JSON."""
+"""harness.report: the typed summary, JUnit (parsed back), truth tables, JSON."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from harness.model import Plan
 from harness.model import ScenarioResult
 from harness.model import Status
 from harness.model import Verdict
-from harness.report.core import junit_xml
-from harness.report.core import merge_fragments
-from harness.report.core import summary_json
-from harness.report.core import truth_tables
-from harness.report.core import write_fragment
-from harness.report.core import write_junit
+from harness.report import atomic_write
+from harness.report import junit_from_summaries
+from harness.report import setup_summary
+from harness.report import summarize
+from harness.report import summary_document
+from harness.report import truth_tables
 from tests.live.factory import make_plan
 
 CELLS: list[tuple[str, str, int, Any]] = [
@@ -56,6 +56,10 @@ def _mixed(name: str = "demo") -> ScenarioResult:
             "api->db:5432/TCP": (Status.ERROR, Outcome.ERROR),
         },
     )
+
+
+def junit_xml(results: list[ScenarioResult]) -> str:
+    return junit_from_summaries([summarize(r) for r in results])
 
 
 def _cases(xml_text: str) -> list[ET.Element]:
@@ -128,29 +132,8 @@ def test_junit_setup_error_is_an_errored_setup_case() -> None:
 
 def test_write_junit_file(tmp_path: Path) -> None:
     target = tmp_path / "reports" / "junit.xml"
-    write_junit(target, [_mixed()])
+    atomic_write(target, junit_xml([_mixed()]))
     assert len(_cases(target.read_text())) == 3
-
-
-def test_merge_fragments_into_one_file(tmp_path: Path) -> None:
-    paths = []
-    for i, name in enumerate(["alpha", "beta", "gamma"]):
-        path = tmp_path / f"gw{i}-{name}.json"
-        write_fragment(path, _mixed(name))
-        paths.append(path)
-    root = ET.fromstring(merge_fragments(paths))
-    assert [s.get("name") for s in root.findall("testsuite")] == ["alpha", "beta", "gamma"]
-    assert root.get("tests") == "9"
-    assert root.get("failures") == "3"
-    classnames = {c.get("classname") for c in root.iter("testcase")}
-    assert classnames == {"netpol.alpha", "netpol.beta", "netpol.gamma"}
-
-
-def test_merge_deduplicates_a_scenario_written_twice(tmp_path: Path) -> None:
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    write_fragment(a, _mixed("same"))
-    write_fragment(b, _mixed("same"))
-    assert len(ET.fromstring(merge_fragments([a, b])).findall("testsuite")) == 1
 
 
 def test_truth_tables() -> None:
@@ -176,7 +159,7 @@ def test_truth_tables() -> None:
 
 
 def test_summary_json_has_every_field() -> None:
-    doc = json.loads(summary_json([_mixed()]))
+    doc = json.loads(summary_document([summarize(_mixed())]))
     scenario = doc["scenarios"][0]
     assert scenario["scenario"] == "demo"
     assert scenario["counts"] == {"pass": 1, "fail": 1, "error": 1}
@@ -199,3 +182,13 @@ def test_summary_json_has_every_field() -> None:
         assert key in cell
     assert cell["status"] == "fail"
     assert "token" not in json.dumps(doc).lower()
+
+
+def test_setup_summary_is_an_errored_setup_case_without_cells(tmp_path: Path) -> None:
+    summary = setup_summary("preflight", "netpol: no cluster")
+    cases = _cases(junit_from_summaries([summary]))
+    assert [c.get("name") for c in cases] == ["setup"]
+    assert cases[0].find("error") is not None
+    doc = json.loads(summary_document([summary]))
+    assert doc["scenarios"] == [dict(summary)]
+    assert truth_tables(summary) == "preflight: no cells"

@@ -1,0 +1,169 @@
+"""The gate before live cells: the cluster preflight, once per run, and the live session.
+
+The controller (or a run without xdist) runs the preflight at session start; workers
+learn through ``workerinput`` that it passed. A failure stops the run with ONE message
+and still writes the configured JUnit/JSON report, saying why no cell ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+from typing import Protocol
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.model import Cell
+from harness.model import Scenario
+from harness.model import Verdict
+from harness.options import NetpolOptions
+from harness.plugin.options import cluster_configured
+from harness.scenario.loader import SUFFIX
+
+#: "passed" once the preflight passed in this process (or, for a worker, on its controller).
+PREFLIGHT_KEY = pytest.StashKey[str]()
+PREFLIGHT_WORKERINPUT = "netpol_preflight"
+
+
+class VerdictSource(Protocol):
+    """What a cell needs from the live session (:class:`harness.live.session.LiveSession`)."""
+
+    def verdict_for(self, scenario: Scenario, cell: Cell) -> Verdict: ...
+
+
+LIVE_KEY = pytest.StashKey[VerdictSource]()
+
+
+def skip(message: str) -> NoReturn:
+    """Skip the current item, reported at the item's location (not this file's)."""
+    raise pytest.skip.Exception(message, _use_item_location=True)
+
+
+def live_session(config: pytest.Config, options: NetpolOptions) -> VerdictSource:
+    """The process's live session, opened (after the preflight) on first use."""
+    session = config.stash.get(LIVE_KEY, None)
+    if session is not None:
+        return session
+    ensure_preflight(config, options)
+    from harness.live.session import open_session
+
+    opened = open_session(config, options)
+    config.stash[LIVE_KEY] = opened
+    config.add_cleanup(opened.close)
+    return opened
+
+
+def usage_error(message: str) -> NoReturn:
+    raise pytest.UsageError(message)
+
+
+def _exit(message: str) -> NoReturn:
+    pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def live_run(config: pytest.Config, options: NetpolOptions) -> bool:
+    return (
+        options.preflight
+        and not options.static
+        and not config.option.collectonly
+        and cluster_configured(options)
+    )
+
+
+def mentions_scenarios(config: pytest.Config, limit: int = 20000) -> bool:
+    """Whether the paths pytest was given hold a scenario file (bounded directory walk)."""
+    seen = 0
+    for arg in config.args or [str(config.rootpath)]:
+        path = Path(str(arg).split("::", 1)[0])
+        if not path.is_absolute():
+            path = config.invocation_params.dir / path
+        if path.is_file():
+            if path.name.endswith(SUFFIX):
+                return True
+            continue
+        for _root, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS]
+            if any(f.endswith(SUFFIX) for f in files):
+                return True
+            seen += len(files)
+            if seen > limit:
+                return True  # a huge tree: assume it may hold scenarios
+    return False
+
+
+_SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
+
+
+def ensure_preflight(
+    config: pytest.Config, options: NetpolOptions, stop: Callable[[str], NoReturn] = _exit
+) -> None:
+    """Run the preflight once per process (unless skipped or already passed).
+
+    A failure stops the whole run with one message through ``stop``: a UsageError
+    before the session runs (pytest prints ``ERROR: ...``, exit code 4), or
+    pytest.exit from inside a test's setup (the fallback when the session start
+    did not see scenario files).
+    """
+    if not options.preflight or options.static:
+        return
+    if config.stash.get(LIVE_KEY, None) is not None:
+        return  # a live session was provided (a conftest, a test double): not ours to check
+    workerinput = getattr(config, "workerinput", None) or {}
+    if workerinput.get(PREFLIGHT_WORKERINPUT) == "passed":
+        return
+    if config.stash.get(PREFLIGHT_KEY, ""):
+        return
+    config.stash[PREFLIGHT_KEY] = "running"
+    from harness.live import preflight as preflight
+
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    try:
+        from harness.live.cluster import Cluster
+
+        cluster = Cluster(kubeconfig=options.kubeconfig, context=options.context, retry_attempts=3)
+        settings = preflight.PreflightSettings(
+            mode="in-place" if options.in_place else "hermetic",
+            canary=not options.in_place,  # in place may not create namespaces
+            images=options.images,
+            pull_secrets=options.image_pull_secret,
+            convergence=options.convergence if options.convergence is not None else 20.0,
+        )
+        report = preflight.Preflight(cluster, settings).run()
+    except HarnessError as exc:
+        config.stash[PREFLIGHT_KEY] = "failed"
+        message = f"netpol: the cluster preflight could not run: {exc}"
+        _write_setup_failure(options, message)
+        stop(f"{message}\n{_NO_PREFLIGHT}")
+    if not report.ok:
+        config.stash[PREFLIGHT_KEY] = "failed"
+        _write_setup_failure(options, f"netpol: {report.summary()}")
+        stop(f"netpol: {report.summary()}\n{_NO_PREFLIGHT}")
+    config.stash[PREFLIGHT_KEY] = "passed"
+    if terminal is not None:
+        passed = sum(1 for r in report.results if r.status == "ok")
+        terminal.write_line(f"netpol preflight: {passed} checks passed on {report.server}")
+
+
+def _write_setup_failure(options: NetpolOptions, message: str) -> None:
+    """A run stopped before any cell still leaves its JUnit/JSON reports, saying why."""
+    from harness import report
+
+    summary: report.ScenarioSummary = {
+        "version": report.SUMMARY_VERSION,
+        "scenario": "preflight",
+        "setup_error": message,
+        "cells": [],
+        "counts": {},
+    }
+    if options.junit:
+        report.atomic_write(options.junit, report.junit_from_summaries([summary]))
+    if options.report_json:
+        document = {"version": report.SUMMARY_VERSION, "scenarios": [summary]}
+        report.atomic_write(options.report_json, json.dumps(document, indent=2) + "\n")
+
+
+_NO_PREFLIGHT = "(no cell was run; fix the cluster, or skip this check with --netpol-no-preflight)"

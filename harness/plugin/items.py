@@ -1,0 +1,204 @@
+"""Collection and running: a ``*.netpol.yaml`` file, one test item per matrix cell.
+
+``ScenarioFile`` loads and validates a scenario (a ScenarioError shows as one
+``path:line: message (fix: ...)`` line); ``CellItem`` is one cell, named like
+``web->api:8080/TCP[allow]``. Running a cell: ``--netpol-static`` asks
+:mod:`harness.policy.static`; otherwise the live session gives a Verdict, and a
+Verdict with status ERROR is an ERROR of the item (never a FAIL).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import plan as planning
+from harness.errors import HarnessError
+from harness.errors import ScenarioError
+from harness.model import Cell
+from harness.model import Plan
+from harness.model import Scenario
+from harness.model import Status
+from harness.model import Verdict
+from harness.plugin.gate import live_session
+from harness.plugin.gate import skip
+from harness.plugin.options import cluster_configured
+from harness.plugin.options import options_of
+from harness.policy import static
+from harness.scenario.loader import load
+
+STATIC_RUN_ID = "static"
+STATIC_CREATED = "1970-01-01T00:00:00Z"
+#: scenario name -> the file that uses it (names must be unique in a run).
+NAMES_KEY = pytest.StashKey[dict[str, str]]()
+
+
+def _shown(config: pytest.Config, path: Path) -> str:
+    for base in (config.invocation_params.dir, config.rootpath):
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
+
+
+class ScenarioFile(pytest.File):
+    """One ``*.netpol.yaml`` file."""
+
+    scenario: Scenario | None = None
+    _plan: Plan | None = None
+
+    def collect(self) -> Iterator[pytest.Item]:
+        shown = _shown(self.config, self.path)
+        scenario = load(self.path, shown=shown)
+        names = self.config.stash.get(NAMES_KEY, {})
+        if names.get(scenario.name, shown) != shown:
+            raise ScenarioError(
+                shown,
+                _name_line(self.path, scenario.name),
+                f"scenario name {scenario.name!r} is also used by {names[scenario.name]}",
+                "scenario names must be unique: rename one",
+            )
+        names[scenario.name] = shown
+        if options_of(self.config).in_place and not scenario.in_place:
+            first = scenario.workloads[0].source if scenario.workloads else None
+            raise ScenarioError(
+                shown,
+                first.line if first else None,
+                f"scenario {scenario.name!r} deploys probe workloads (labels:), but "
+                "--netpol-in-place creates and applies nothing",
+                "run it without --netpol-in-place, or pick existing pods with selector: "
+                "in existing namespaces (docs/staging.md)",
+            )
+        self.scenario = scenario
+        for cell in scenario.cells:
+            item: CellItem = CellItem.from_parent(
+                self, name=f"{cell.key}[{cell.expect}]", scenario=scenario, cell=cell
+            )
+            item.add_marker(pytest.mark.xdist_group(scenario.name))
+            yield item
+
+    def static_plan(self) -> Plan:
+        if self._plan is None:
+            assert self.scenario is not None
+            options = options_of(self.config)
+            self._plan = planning.build(
+                self.scenario, STATIC_RUN_ID, images=options.images, created=STATIC_CREATED
+            )
+        return self._plan
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, HarnessError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+def _name_line(path: Path, name: str) -> int | None:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    pattern = re.compile(rf"\bname:\s*['\"]?{re.escape(name)}(?![-a-z0-9])")
+    return next((i + 1 for i, text in enumerate(lines) if pattern.search(text)), None)
+
+
+# ---------------------------------------------------------------- running
+
+
+class CellFailed(AssertionError):
+    """The network disagreed with the expected allow/deny."""
+
+
+class CellInfraError(HarnessError):
+    """No verdict could be reached (exec broke, the cluster failed): an ERROR, not a FAIL."""
+
+
+class CellItem(pytest.Item):
+    """One expected-allow or expected-deny cell."""
+
+    def __init__(self, *, scenario: Scenario, cell: Cell, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.cell = cell
+        self.verdict: Verdict | None = None
+        self.user_properties.append(("scenario", scenario.name))
+        self.user_properties.append(("expect", cell.expect))
+        self.user_properties.append(("cell", cell.key))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.cell.where.line - 1 if self.cell.where else None
+        return self.path, line, f"{self.scenario.name}::{self.name}"
+
+    def rerun_command(self) -> str:
+        """The pytest command, from the directory pytest was started in, that reruns this cell."""
+        return f"pytest '{_shown(self.config, self.path)}::{self.name}'"
+
+    def setup(self) -> None:
+        options = options_of(self.config)
+        if self.scenario.in_place and not options.in_place:
+            skip(
+                "in-place scenario (existing pods, selector:): run it with --netpol-in-place "
+                "against the cluster that runs them (docs/staging.md)"
+            )
+        if options.static:
+            return
+        if not cluster_configured(options):
+            skip(
+                "no cluster configured: point at one with --netpol-kubeconfig PATH "
+                "(or --netpol-context NAME, or KUBECONFIG), run `make demo` for the local "
+                "sandbox, or use --netpol-static to check the policies without a cluster"
+            )
+        session = live_session(self.config, options)
+        verdict = session.verdict_for(self.scenario, self.cell)
+        self.verdict = verdict
+        if verdict.status is Status.ERROR:
+            raise CellInfraError(
+                f"{self.cell.key}: no verdict (infrastructure): "
+                f"{verdict.detail or verdict.observed}" + f"\nrerun: {self.rerun_command()}"
+            )
+
+    def runtest(self) -> None:
+        options = options_of(self.config)
+        if options.static:
+            self._run_static()
+            return
+        verdict = self.verdict
+        assert verdict is not None
+        if verdict.status is Status.FAIL:
+            raise CellFailed(self._describe_failure(verdict))
+
+    def _run_static(self) -> None:
+        parent = self.parent
+        assert isinstance(parent, ScenarioFile)
+        plan = parent.static_plan()
+        probe = next(p for p in plan.probes if p.cell == self.cell)
+        # check_cell(plan, probe) -> (does the expectation hold?, explanation)
+        holds, explanation = static.check_cell(plan, probe)
+        if not holds:
+            raise CellFailed(
+                f"{self.cell.key}: expected {self.cell.expect}, the policies predict otherwise\n"
+                f"{explanation}\n"
+                f"rerun: {self.rerun_command()}"
+            )
+
+    def _describe_failure(self, verdict: Verdict) -> str:
+        lines = [
+            f"{self.cell.key}: expected {self.cell.expect}, observed {verdict.observed}"
+            + (f" ({verdict.detail})" if verdict.detail else ""),
+            f"tries: {verdict.tries} in {verdict.seconds:.1f}s",
+        ]
+        if verdict.explanation:
+            lines.append(f"explanation: {verdict.explanation}")
+        if verdict.rerun:
+            lines.append(f"probe: {verdict.rerun}")
+        lines.append(f"rerun: {self.rerun_command()}")
+        return "\n".join(lines)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CellFailed | HarnessError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)

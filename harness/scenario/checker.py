@@ -1,0 +1,266 @@
+"""The validation helpers every scenario check shares: type checks with ``file:line`` errors.
+
+:class:`Checker` is the generic part (a mapping, a list, known keys) used by the
+Kubernetes object validation (:mod:`harness.scenario.k8svalidate`) and the
+scenario file (:mod:`harness.scenario.loader`, :mod:`harness.scenario.cells`);
+:class:`ScenarioChecker` adds the scenario's own field types (strings, protocols,
+ports, labels, required keys).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from typing import Any
+from typing import cast
+
+from harness.errors import ScenarioError
+from harness.model import MANAGED_BY_LABEL
+from harness.model import PROTOCOLS
+from harness.model import Protocol
+from harness.model import Source
+from harness.scenario.yamlload import YList
+from harness.scenario.yamlload import YMap
+
+RESERVED_LABEL_PREFIX = "netpol-harness.dev/"
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_PORT_NAME = re.compile(r"^[-a-z0-9]+$")
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest of ``choices`` to ``word`` (difflib), or None."""
+    options = [c for c in choices if isinstance(c, str)]
+    found = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, choices: Iterable[str], what: str = "one of") -> str:
+    choices = list(choices)
+    best = closest(word, choices)
+    listed = ", ".join(repr(c) for c in choices)
+    if best is not None:
+        return f"did you mean {best!r}? ({what}: {listed})"
+    return f"use {what}: {listed}" if choices else ""
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------- names and labels
+
+
+def _name_problem(name: str, max_len: int, pattern: re.Pattern[str], rule: str) -> str:
+    """Why ``name`` is empty, longer than ``max_len`` or not ``pattern`` (``rule``); ''."""
+    if not name:
+        return "must not be empty"
+    if len(name) > max_len:
+        return f"must be at most {max_len} characters (it has {len(name)})"
+    if not pattern.match(name):
+        return rule
+    return ""
+
+
+def dns1123_label_problem(name: str, max_len: int = 63) -> str:
+    """Why ``name`` is not a DNS-1123 label of at most ``max_len`` chars ('' when it is)."""
+    return _name_problem(
+        name,
+        max_len,
+        _DNS1123_LABEL,
+        "must be a DNS-1123 label: lower case letters, digits and '-', "
+        "starting and ending with a letter or digit",
+    )
+
+
+def dns1035_label_problem(name: str, max_len: int = 63) -> str:
+    problem = dns1123_label_problem(name, max_len)
+    if problem:
+        return problem
+    if not _DNS1035_LABEL.match(name):
+        return "must start with a lower case letter (it names a Service: a DNS-1035 label)"
+    return ""
+
+
+def dns1123_subdomain_problem(name: str) -> str:
+    return _name_problem(
+        name,
+        253,
+        _DNS1123_SUBDOMAIN,
+        "must be a DNS-1123 subdomain: lower case letters, digits, '-' and '.', "
+        "starting and ending with a letter or digit",
+    )
+
+
+def label_key_problem(key: Any) -> str:
+    """Why ``key`` is not a valid label key (a qualified name), '' when it is."""
+    if not isinstance(key, str):
+        return f"label key {key!r} must be a string"
+    prefix, slash, name = key.rpartition("/")
+    if slash:
+        if not prefix:
+            return f"label key {key!r} has an empty prefix before '/'"
+        problem = dns1123_subdomain_problem(prefix)
+        if problem:
+            return f"label key prefix {prefix!r} {problem}"
+    if not name:
+        return f"label key {key!r} has an empty name"
+    if len(name) > 63:
+        return f"label key {key!r}: the name part must be at most 63 characters"
+    if not _LABEL_NAME.match(name):
+        return (
+            f"label key {key!r}: the name part must be letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return ""
+
+
+def label_value_problem(value: Any) -> str:
+    if not isinstance(value, str):
+        return f"label value {value!r} must be a string"
+    if len(value) > 63:
+        return f"label value {value[:20]!r}... must be at most 63 characters (it has {len(value)})"
+    if value and not _LABEL_NAME.match(value):
+        return (
+            f"label value {value!r} must be letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit (or empty)"
+        )
+    return ""
+
+
+def port_name_problem(name: str) -> str:
+    """Why ``name`` is not an IANA_SVC_NAME (a named port), '' when it is."""
+    problem = _name_problem(name, 15, _PORT_NAME, "must be lower case letters, digits and '-'")
+    if problem:
+        return problem
+    if not re.search(r"[a-z]", name):
+        return "must contain at least one letter"
+    if "--" in name or name.startswith("-") or name.endswith("-"):
+        return "must not start or end with '-' or contain '--'"
+    return ""
+
+
+def line_of(source: Source | None) -> int | str:
+    """The line of a declaration for messages ('?' when unknown)."""
+    return source.line if source else "?"
+
+
+class Checker:
+    """Checks of one file's values; every failure is a :class:`ScenarioError` at a line."""
+
+    #: What an unknown key is called in messages ("field" for Kubernetes objects).
+    KEY_WORD = "key"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, line: int | None, message: str, fix: str = "") -> ScenarioError:
+        return ScenarioError(self.path, line, message, fix)
+
+    def mapping(self, value: Any, line: int, what: str) -> YMap:
+        if not isinstance(value, YMap):
+            raise self.fail(line, f"{what} must be a mapping, got {type_name(value)}")
+        return value
+
+    def listing(self, value: Any, line: int, what: str, *, nonempty: bool = False) -> YList:
+        if not isinstance(value, YList):
+            raise self.fail(line, f"{what} must be a list, got {type_name(value)}")
+        if nonempty and not value:
+            raise self.fail(line, f"{what} must not be empty")
+        return value
+
+    def keys(self, obj: YMap, known: Iterable[str], what: str) -> None:
+        known = list(known)
+        for key in obj:
+            if key not in known:
+                raise self.fail(
+                    obj.key_line(key),
+                    f"unknown {self.KEY_WORD} {key!r} in {what}",
+                    did_you_mean(str(key), known, f"known {self.KEY_WORD}s"),
+                )
+
+
+class ScenarioChecker(Checker):
+    """The field types of a scenario file."""
+
+    def required(self, obj: YMap, key: str, what: str, example: str = "...") -> Any:
+        if obj.get(key) is None:
+            if key in obj:
+                raise self.fail(
+                    obj.key_line(key), f"{what}: {key!r} has no value", f"{key}: {example}"
+                )
+            raise self.fail(obj.line, f"{what} is missing {key!r}", f"add {key}: {example}")
+        return obj[key]
+
+    def string(self, obj: YMap, key: str, what: str) -> str:
+        value = obj[key]
+        if not isinstance(value, str):
+            fix = "quote it" if isinstance(value, int | float | bool) else ""
+            raise self.fail(
+                obj.value_line(key),
+                f"{what}.{key} must be a string, got {type_name(value)}",
+                fix,
+            )
+        return value
+
+    def protocol(self, value: Any, line: int, what: str) -> Protocol:
+        if value not in PROTOCOLS:
+            upper = str(value).upper()
+            fix = f"write {upper!r} (upper case)" if upper in PROTOCOLS else "use TCP, UDP or SCTP"
+            raise self.fail(line, f"{what} {value!r} is not a protocol", fix)
+        return cast(Protocol, value)
+
+    def port_number(self, value: Any, line: int, what: str) -> int:
+        if not is_int(value):
+            raise self.fail(line, f"{what} must be a port number, got {type_name(value)}")
+        if not 1 <= value <= 65535:
+            raise self.fail(
+                line, f"{what} {value} is out of range", "use a port between 1 and 65535"
+            )
+        return int(value)
+
+    def labels(self, value: Any, line: int, what: str, *, reserved: bool = True) -> dict[str, str]:
+        labels = self.mapping(value, line, what)
+        for key, val in labels.items():
+            problem = label_key_problem(key)
+            if problem:
+                raise self.fail(labels.key_line(key), f"{what}: {problem}")
+            if reserved and (key == MANAGED_BY_LABEL or str(key).startswith(RESERVED_LABEL_PREFIX)):
+                raise self.fail(
+                    labels.key_line(key),
+                    f"{what}: label {key!r} is set by the harness",
+                    "remove it: the harness labels everything it creates",
+                )
+            problem = label_value_problem(val)
+            if problem:
+                fix = f"quote it: {key}: {str(val).lower()!r}" if not isinstance(val, str) else ""
+                raise self.fail(labels.value_line(key), f"{what}: {problem}", fix)
+        return {str(k): str(v) for k, v in labels.items()}
+
+    def declared_twice(self, line: int, what: str, first: int | str, fix: str) -> ScenarioError:
+        """``what`` (e.g. "namespace 'app'") repeats a declaration made at line ``first``."""
+        return self.fail(line, f"{what} is declared twice (first at line {first})", fix)
