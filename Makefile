@@ -37,18 +37,16 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 lint: venv
-	$(BIN)/ruff check harness tests bench conftest.py
-	$(BIN)/ruff format --check harness tests bench conftest.py
+	$(BIN)/ruff check harness netpol_sandbox tests bench conftest.py
+	$(BIN)/ruff format --check harness netpol_sandbox tests bench conftest.py
+	$(BIN)/lint-imports
 	@if command -v shellcheck >/dev/null; then shellcheck scripts/* .ci/run; fi
 
 typecheck: venv
 	$(BIN)/mypy
 
-# The whole-run sandbox tests go first, on a machine no other sandbox test has used yet
-# (a sandbox flake seen only late in long runs: see tests/live/test_plugin_sandbox.py).
 unit: deps
-	NO_PROXY=127.0.0.1,localhost $(BIN)/pytest -q -m whole_run tests
-	NO_PROXY=127.0.0.1,localhost $(BIN)/pytest -q -m "not whole_run" tests
+	NO_PROXY=127.0.0.1,localhost $(BIN)/pytest -q tests
 
 test: deps lint typecheck unit
 

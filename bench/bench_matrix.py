@@ -44,7 +44,7 @@ from typing import Any
 
 from harness.model import Plan
 from harness.model import Probe
-from harness.probes.core import curl_argv
+from harness.probes import curl_argv
 from harness.live.runner import Recorder
 from harness.live.runner import Runner
 from harness.live.runner import RunSettings

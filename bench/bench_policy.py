@@ -7,10 +7,10 @@ vocabularies, named container ports, a mix of policy shapes: default deny,
 pod/namespace selectors, both, matchExpressions, ipBlocks, named ports, port
 ranges, egress), then times:
 
-- parse: Cluster.from_objects on the dicts;
-- matrix: Cluster.matrix_bits (every pod pair for one port) and, up to 1,000
-  pods, Cluster.matrix (the same as a dict of dicts);
-- decide: the per-cell Cluster.decide on a random sample, extrapolated to the
+- parse: ClusterModel.from_objects on the dicts;
+- matrix: ClusterModel.matrix_bits (every pod pair for one port) and, up to 1,000
+  pods, ClusterModel.matrix (the same as a dict of dicts);
+- decide: the per-cell ClusterModel.decide on a random sample, extrapolated to the
   whole matrix, to give the speed-up ratio of the index.
 
 It also checks the sampled cells agree between both paths.
@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from harness.policy.engine import Cluster
+from harness.policy.engine import ClusterModel
 
 APPS = [f"app{i}" for i in range(25)]
 TIERS = ["web", "api", "db", "cache", "batch"]
@@ -136,7 +136,7 @@ def generate(n_pods: int, n_policies: int, seed: int = 1) -> list[dict[str, Any]
 def bench(n_pods: int, n_policies: int, sample: int, port: int | str = 80) -> dict[str, float]:
     objs = generate(n_pods, n_policies)
     t0 = time.perf_counter()
-    cluster = Cluster.from_objects(objs)
+    cluster = ClusterModel.from_objects(objs)
     t_parse = time.perf_counter() - t0
     t0 = time.perf_counter()
     bits = cluster.matrix_bits(port)

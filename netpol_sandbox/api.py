@@ -30,7 +30,7 @@ from netpol_sandbox.apierror import ApiError
 from netpol_sandbox.auth import Authenticator
 from netpol_sandbox.auth import Principal
 from netpol_sandbox.auth import forbidden
-from netpol_sandbox.controllers import Cluster
+from netpol_sandbox.controllers import Controllers
 from netpol_sandbox.execws import serve_exec
 from netpol_sandbox.faults import Faults
 from netpol_sandbox.kinds import Kind
@@ -68,7 +68,7 @@ _RESOURCE_PATH = re.compile(
 @dataclass
 class Server:
     store: Store
-    cluster: Cluster
+    cluster: Controllers
     faults: Faults
     auth: Authenticator
     rng: random.Random = field(default_factory=random.Random)

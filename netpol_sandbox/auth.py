@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netpol_sandbox.errors import ConfigError
 from netpol_sandbox.apierror import ApiError
+from netpol_sandbox.errors import ConfigError
 
 
 @dataclass(frozen=True)

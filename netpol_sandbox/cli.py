@@ -20,10 +20,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from netpol_sandbox import faults as faults_module
 from netpol_sandbox.errors import ClusterError
 from netpol_sandbox.errors import ConfigError
 from netpol_sandbox.errors import SandboxError
-from netpol_sandbox import faults as faults_module
 
 DEFAULT_STATE = Path(".sandbox")
 

@@ -95,7 +95,7 @@ def _condition(type_: str, status: bool, reason: str = "") -> dict[str, Any]:
     return cond
 
 
-class Cluster:
+class Controllers:
     def __init__(
         self,
         store: Store,

@@ -31,7 +31,7 @@ from netpol_sandbox.admission import PodSecurity
 from netpol_sandbox.api import Server
 from netpol_sandbox.api import make_app
 from netpol_sandbox.auth import Authenticator
-from netpol_sandbox.controllers import Cluster
+from netpol_sandbox.controllers import Controllers
 from netpol_sandbox.controllers import NodeLike
 from netpol_sandbox.defaults import ServiceIPs
 from netpol_sandbox.defaults import defaults_and_validation
@@ -137,7 +137,7 @@ def build_server(
     store.hooks.append(defaults_and_validation)
     store.hooks.append(ServiceIPs(store, service_cidr).hook)
     store.hooks.append(PodSecurity(store).hook)
-    cluster = Cluster(store, node, faults, host_ip=host_ip, service_cidr=service_cidr)
+    cluster = Controllers(store, node, faults, host_ip=host_ip, service_cidr=service_cidr)
     return Server(store, cluster, faults, auth, random.Random(faults.seed))
 
 

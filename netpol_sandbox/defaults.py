@@ -551,6 +551,10 @@ class ServiceIPs:
         if kind.resource != "services":
             return
         spec = obj.setdefault("spec", {})
+        if spec.get("type") == "ExternalName":  # a DNS alias: no ClusterIP at all
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+            return
         if old is not None:
             old_ip = (old.get("spec") or {}).get("clusterIP")
             if spec.get("clusterIP") in (None, "", old_ip):

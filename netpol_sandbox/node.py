@@ -554,8 +554,9 @@ class Node:
         udp: list[int] = []
         for p in c.get("ports") or []:
             number = p.get("containerPort")
-            if isinstance(number, int):
-                (udp if (p.get("protocol") or "TCP") == "UDP" else tcp).append(number)
+            protocol = p.get("protocol") or "TCP"
+            if isinstance(number, int) and protocol in ("TCP", "UDP"):  # nothing speaks SCTP
+                (udp if protocol == "UDP" else tcp).append(number)
         cont = _Container(cname, image, tuple(tcp))
         rec.containers[cname] = cont
         if image.kind != "nginx":

@@ -26,7 +26,7 @@ from harness.errors import ConfigError
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.policy.engine import Cluster
+    from harness.policy.engine import ClusterModel
     from harness.policy.model import Namespace
     from harness.policy.model import NetworkPolicy
     from harness.policy.model import Pod
@@ -151,9 +151,9 @@ def load_objects(path: str) -> list[tuple[int, Any]]:
         raise ConfigError(f"{where}: not valid YAML/JSON: {problem} ({FIX_OBJECTS})") from None
 
 
-def load_cluster(paths: Sequence[str]) -> Cluster:
-    """A :class:`harness.policy.engine.Cluster` from object files."""
-    from harness.policy.engine import Cluster
+def load_cluster(paths: Sequence[str]) -> ClusterModel:
+    """A :class:`harness.policy.engine.ClusterModel` from object files."""
+    from harness.policy.engine import ClusterModel
     from harness.policy.engine import parse_objects
 
     namespaces: list[Namespace] = []
@@ -168,7 +168,7 @@ def load_cluster(paths: Sequence[str]) -> Cluster:
             namespaces += ns
             pods += po
             policies += pol
-    return Cluster(namespaces, pods, policies)
+    return ClusterModel(namespaces, pods, policies)
 
 
 # ---------------------------------------------------------------- output

@@ -81,9 +81,11 @@ class Snapshots(Protocol):
     def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]: ...
 
 
-class ReadsPods(Protocol):
+class GetsPods(Protocol):
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
 
+
+class ListsPods(Protocol):
     def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]: ...
 
 
@@ -144,15 +146,15 @@ class RunnerApi(Creates, WaitsReady, Execs, Snapshots, Protocol):
     """:mod:`harness.live.runner`: deploy, wait, probe, read the live objects back."""
 
 
-class InPlaceApi(RunnerApi, ReadsPods, ListsObjects, Ephemeral, Protocol):
+class InPlaceApi(RunnerApi, ListsPods, ListsObjects, Ephemeral, Protocol):
     """:mod:`harness.live.inplace`: the runner's, plus existing pods and ephemeral containers."""
 
 
-class CheckApi(ReadsPods, Execs, Ephemeral, Snapshots, Protocol):
+class CheckApi(GetsPods, ListsPods, Execs, Ephemeral, Snapshots, Protocol):
     """:mod:`harness.live.check` (``netpol-harness check``)."""
 
 
-class PreflightApi(Server, Creates, ReadsPods, Execs, DeletesRuns, Protocol):
+class PreflightApi(Server, Creates, ListsPods, Execs, DeletesRuns, Protocol):
     """:mod:`harness.live.preflight`."""
 
 

@@ -29,6 +29,7 @@ from dataclasses import field
 from typing import Any
 
 from harness import plan as planning
+from harness import probes as probing
 from harness.errors import ConfigError
 from harness.errors import HarnessError
 from harness.errors import NotFound
@@ -51,7 +52,6 @@ from harness.model import Protocol as Proto
 from harness.model import Status
 from harness.model import Target
 from harness.model import TargetKind
-from harness.probes import core as probing
 
 _LABEL = re.compile(r"^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -406,7 +406,7 @@ class Checker:
             from harness.policy import engine
 
             objects = self.cluster.snapshot({source.namespace, target.namespace})
-            decision = engine.Cluster.from_objects(objects).decide(
+            decision = engine.ClusterModel.from_objects(objects).decide(
                 str(source), str(target), port, protocol
             )
         except Exception as exc:  # the explanation must never break the check

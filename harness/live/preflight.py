@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 from typing import Literal
 
+from harness import probes as probing
 from harness.errors import ClusterError
 from harness.errors import HarnessError
 from harness.images import DEFAULT_IMAGES
@@ -54,7 +55,6 @@ from harness.model import Source
 from harness.model import Target
 from harness.model import TargetKind
 from harness.model import Workload
-from harness.probes import core as probing
 from harness.rbac import IN_PLACE_RULES
 from harness.rbac import Permission
 from harness.rbac import rules_for

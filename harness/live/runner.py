@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
-from dataclasses import replace
 from typing import Any
 from typing import Literal
 
@@ -40,7 +39,8 @@ from harness.errors import ClusterError
 from harness.errors import HarnessError
 from harness.live.api import ObjectRef
 from harness.live.api import RunnerApi
-from harness.live.pods import pod_trouble
+from harness.live.enrich import explain
+from harness.live.enrich import guard_pod_health
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
@@ -57,19 +57,17 @@ from harness.model import Status
 from harness.model import Target
 from harness.model import TargetKind
 from harness.model import Verdict
-from harness.probes.core import DEFAULT_SCRIPT_CONCURRENCY
-from harness.probes.core import ProbeCall
-from harness.probes.core import build_script
-from harness.probes.core import judge
-from harness.probes.core import judge_detail
-from harness.probes.core import parse_output
-from harness.probes.core import rerun_command
-from harness.probes.core import script_size
-from harness.probes.core import script_timeout
+from harness.probes import DEFAULT_SCRIPT_CONCURRENCY
+from harness.probes import ProbeCall
+from harness.probes import build_script
+from harness.probes import judge
+from harness.probes import judge_detail
+from harness.probes import parse_output
+from harness.probes import rerun_command
+from harness.probes import script_size
+from harness.probes import script_timeout
 
 CLIENT_CONTAINER = "client"
-#: Where the cluster DNS pods live (label k8s-app=kube-dns), for explanations.
-DNS_NAMESPACE = "kube-system"
 
 
 @dataclass(frozen=True)
@@ -135,6 +133,18 @@ class _Cell:
     def network_outcomes(self) -> list[Outcome]:
         return [o.outcome for o in self.history if o.outcome is not Outcome.ERROR]
 
+    @property
+    def flipped(self) -> bool:
+        """Whether an observation disagreed with the expectation after one that agreed."""
+        agreed = False
+        for obs in self.history:
+            status = judge(self.probe, obs.outcome)
+            if status is Status.PASS:
+                agreed = True
+            elif status is Status.FAIL and agreed:
+                return True
+        return False
+
 
 class Runner:
     """Runs Plans; one instance may run several plans (sequentially or not)."""
@@ -169,9 +179,9 @@ class Runner:
         except HarnessError as exc:
             return self._setup_failed(plan, str(exc), start)
         verdicts = self._probe_all(plan, ips)
-        verdicts = self._guard_pod_health(plan, verdicts, ready)
+        verdicts = guard_pod_health(self.cluster, plan, verdicts, ready)
         if self.settings.explain:
-            verdicts = self._explain(plan, verdicts, ips)
+            verdicts = explain(self.cluster, plan, verdicts, ips)
         return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
 
     def run_in_place(
@@ -187,7 +197,7 @@ class Runner:
         self._exec_containers.update(containers)
         verdicts = self._probe_all(plan, ips)
         if self.settings.explain:
-            verdicts = self._explain(plan, verdicts, ips)
+            verdicts = explain(self.cluster, plan, verdicts, ips)
         return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
 
     def _setup_failed(self, plan: Plan, message: str, start: float) -> ScenarioResult:
@@ -588,137 +598,8 @@ class Runner:
             seconds=round(cell.at, 3),
             detail=detail,
             rerun=rerun,
+            flipped=cell.flipped,
         )
-
-    # ------------------------------------------------------------ pod health
-
-    def _guard_pod_health(
-        self,
-        plan: Plan,
-        verdicts: list[Verdict],
-        ready: Mapping[tuple[str, str], Mapping[str, Any]],
-    ) -> list[Verdict]:
-        """A FAIL whose source or target pod broke while probing is an ERROR, not a verdict.
-
-        A server that crashed answers with RST (refused) or not at all; that says
-        nothing about the policies. The pods are compared with how they were when
-        they became Ready: gone, being deleted, a new IP, restarted, a container
-        not running or the Ready condition false all count as broken.
-        """
-        failing = [v for v in verdicts if v.status is Status.FAIL]
-        if not failing:
-            return verdicts
-        namespaces = sorted({ns for ns, _ in ready})
-        try:
-            objects = self.cluster.snapshot(namespaces)
-        except HarnessError as exc:
-            note = f"; probe pod health not checked: {exc}"
-            return [
-                replace(v, detail=v.detail + note) if v.status is Status.FAIL else v
-                for v in verdicts
-            ]
-        now: dict[tuple[str, str], Mapping[str, Any]] = {}
-        for obj in objects:
-            meta = obj.get("metadata") or {}
-            if obj.get("kind") == "Pod":
-                now[(str(meta.get("namespace", "")), str(meta.get("name", "")))] = obj
-        trouble: dict[tuple[str, str], str] = {}
-        for key, before in ready.items():
-            problem = pod_trouble(before, now.get(key))
-            if problem:
-                trouble[key] = problem
-        if not trouble:
-            return verdicts
-        out: list[Verdict] = []
-        for v in verdicts:
-            if v.status is Status.FAIL:
-                refs = [v.probe.source_pod]
-                target = v.probe.cell.target
-                if target.kind in (TargetKind.POD, TargetKind.SERVICE):
-                    refs.append(plan.pod_of(target.name))
-                causes = [
-                    f"{ref}: {trouble[(ref.namespace, ref.name)]}"
-                    for ref in dict.fromkeys(refs)
-                    if (ref.namespace, ref.name) in trouble
-                ]
-                if causes:
-                    v = replace(
-                        v,
-                        status=Status.ERROR,
-                        detail=(
-                            "no verdict: a probe pod broke while probing ("
-                            + "; ".join(causes)
-                            + f"); it observed {v.observed}: {v.detail}"
-                        ),
-                    )
-            out.append(v)
-        return out
-
-    # ------------------------------------------------------------ explanations
-
-    def _explain(
-        self, plan: Plan, verdicts: list[Verdict], ips: Mapping[str, str]
-    ) -> list[Verdict]:
-        failing = [v for v in verdicts if v.status is Status.FAIL]
-        if not failing:
-            return verdicts
-        explain = self._explainer(plan, ips)
-        out = []
-        for v in verdicts:
-            if v.status is Status.FAIL:
-                v = Verdict(
-                    probe=v.probe,
-                    status=v.status,
-                    observed=v.observed,
-                    tries=v.tries,
-                    seconds=v.seconds,
-                    detail=v.detail,
-                    explanation=explain(v.probe),
-                    rerun=v.rerun,
-                )
-            out.append(v)
-        return out
-
-    def _explainer(self, plan: Plan, ips: Mapping[str, str]) -> Callable[[Probe], str]:
-        try:
-            from harness.policy import engine  # imported lazily: optional at run time
-
-            namespaces = set(plan.namespace_map.values())
-            if any(p.cell.target.kind is TargetKind.DNS for p in plan.probes):
-                namespaces.add(DNS_NAMESPACE)
-            objects = self.cluster.snapshot(sorted(namespaces))
-            model = engine.Cluster.from_objects(objects)
-            dns_pods = [
-                f"{DNS_NAMESPACE}/{o['metadata']['name']}"
-                for o in objects
-                if o.get("kind") == "Pod"
-                and (o.get("metadata") or {}).get("namespace") == DNS_NAMESPACE
-                and ((o.get("metadata") or {}).get("labels") or {}).get("k8s-app") == "kube-dns"
-            ]
-        except Exception as exc:  # the explanation must never break the run
-            reason = f"engine unavailable: {type(exc).__name__}: {exc}"
-            return lambda _probe: reason
-
-        def explain(probe: Probe) -> str:
-            target = probe.cell.target
-            src = str(probe.source_pod)
-            if target.kind in (TargetKind.POD, TargetKind.SERVICE):
-                dst = str(probe.target_pod or plan.pod_of(target.name))
-            elif target.kind is TargetKind.EXTERNAL and probe.host:
-                dst = probe.host
-            elif target.kind is TargetKind.DNS and dns_pods:
-                dst = dns_pods[0]
-            else:
-                return "no explanation: no kube-dns pod (k8s-app=kube-dns) found in kube-system"
-            try:
-                decision = model.decide(src, dst, probe.port, probe.protocol)
-                text: str = decision.explain()
-            except Exception as exc:  # explanations are best effort
-                return f"engine could not decide: {type(exc).__name__}: {exc}"
-            verdict = "allows" if decision.allowed else "denies"
-            return f"policy engine (live objects) {verdict} it: {text}"
-
-        return explain
 
 
 def _pod_ips(pods: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """NetworkPolicy (networking.k8s.io/v1) semantics, pure: predict and explain traffic.
 
-    cluster = Cluster.from_objects(objects)       # Namespace, Pod, NetworkPolicy dicts
+    cluster = ClusterModel.from_objects(objects)       # Namespace, Pod, NetworkPolicy dicts
     cluster.decide("x/a", "y/b", 80, "TCP")       # -> Decision (.allowed, .explain())
     cluster.matrix(80, "TCP")                     # -> {src: {dst: allowed}} for every pod pair
 
@@ -9,9 +9,9 @@ No I/O happens here; harness/commands/predict.py reads files, static.py checks p
 
 from __future__ import annotations
 
-from harness.policy.engine import Cluster
+from harness.policy.engine import ClusterModel
 from harness.policy.explain import Decision
 from harness.policy.explain import RuleMatch
 from harness.policy.explain import SideVerdict
 
-__all__ = ["Cluster", "Decision", "RuleMatch", "SideVerdict"]
+__all__ = ["ClusterModel", "Decision", "RuleMatch", "SideVerdict"]

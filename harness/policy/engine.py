@@ -2,9 +2,9 @@
 
 Two independent implementations live here on purpose:
 
-- :meth:`Cluster.decide` evaluates one cell directly from the policy text and
+- :meth:`ClusterModel.decide` evaluates one cell directly from the policy text and
   explains it (which policies isolate each side, which rule allowed it);
-- :meth:`Cluster.matrix` computes every pod pair for one port from an index:
+- :meth:`ClusterModel.matrix` computes every pod pair for one port from an index:
   sets of pods are Python ints used as bitsets (bit i = pod i), label
   selectors are evaluated once each against an inverted label index, and each
   policy rule contributes its allowed peer set to the pods it selects.
@@ -179,7 +179,7 @@ class MatrixBits:
         return out
 
 
-class Cluster:
+class ClusterModel:
     """Namespaces, pods and NetworkPolicies: everything needed to predict traffic."""
 
     def __init__(
@@ -210,7 +210,7 @@ class Cluster:
             self._policies_by_ns.setdefault(pol.namespace, []).append(pol)
 
     @classmethod
-    def from_objects(cls, objs: Iterable[Mapping[str, Any]]) -> Cluster:
+    def from_objects(cls, objs: Iterable[Mapping[str, Any]]) -> ClusterModel:
         """Build from Namespace, Pod and NetworkPolicy dicts (``kind: List`` expanded).
 
         Objects of other kinds are ignored.
@@ -418,7 +418,7 @@ class Cluster:
 class _MatrixBuilder:
     """One matrix computation: caches of selector and port masks for one port."""
 
-    def __init__(self, cluster: Cluster, port: int | str, protocol: Protocol) -> None:
+    def __init__(self, cluster: ClusterModel, port: int | str, protocol: Protocol) -> None:
         self.cluster = cluster
         self.ix = cluster._index
         self.port = port

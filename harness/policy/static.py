@@ -1,7 +1,7 @@
 """Static check of a plan: does each expected cell follow from the policies it applies?
 
 The plan's namespaces, probe pods and NetworkPolicies become a
-:class:`~harness.policy.engine.Cluster` (probe pods get synthetic IPs from
+:class:`~harness.policy.engine.ClusterModel` (probe pods get synthetic IPs from
 10.255.0.0/16, and a cluster DNS pod ``kube-system/coredns`` is added when the
 plan has none), then every probe is predicted the way it will be observed:
 
@@ -23,7 +23,7 @@ from typing import Any
 from harness.model import Plan
 from harness.model import Probe
 from harness.model import TargetKind
-from harness.policy.engine import Cluster
+from harness.policy.engine import ClusterModel
 from harness.policy.model import Pod
 from harness.policy.model import flatten
 
@@ -110,11 +110,11 @@ def plan_objects(plan: Plan) -> list[dict[str, Any]]:
     return objs
 
 
-def plan_cluster(plan: Plan) -> Cluster:
-    return Cluster.from_objects(plan_objects(plan))
+def plan_cluster(plan: Plan) -> ClusterModel:
+    return ClusterModel.from_objects(plan_objects(plan))
 
 
-def _dns_pod(cluster: Cluster) -> Pod:
+def _dns_pod(cluster: ClusterModel) -> Pod:
     for pod in cluster.pods:
         if pod.namespace == DNS_NAMESPACE and all(
             pod.labels.get(k) == v for k, v in DNS_LABELS.items()
@@ -123,7 +123,7 @@ def _dns_pod(cluster: Cluster) -> Pod:
     raise AssertionError("plan_objects always adds a DNS pod")  # pragma: no cover
 
 
-def predict(cluster: Cluster, plan: Plan, probe: Probe) -> tuple[bool, str]:
+def predict(cluster: ClusterModel, plan: Plan, probe: Probe) -> tuple[bool, str]:
     """(would the probe connect?, explanation) for one probe."""
     src = str(probe.source_pod)
     target = probe.cell.target
@@ -146,7 +146,7 @@ def predict(cluster: Cluster, plan: Plan, probe: Probe) -> tuple[bool, str]:
     return decision.allowed, decision.explain()
 
 
-def _check(cluster: Cluster, plan: Plan, probe: Probe) -> tuple[bool, str]:
+def _check(cluster: ClusterModel, plan: Plan, probe: Probe) -> tuple[bool, str]:
     connects, why = predict(cluster, plan, probe)
     predicted = "allow" if connects else "deny"
     holds = predicted == probe.cell.expect

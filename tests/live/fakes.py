@@ -1,7 +1,7 @@
 """A scripted fake of harness.cluster.Cluster for runner/live tests.
 
 The fake reads the probe script the runner sends (the real one from
-harness.probes.core), finds each probe's target address and port, asks a
+harness.probes), finds each probe's target address and port, asks a
 ``network`` function what happens, and answers with ``NPH`` lines.
 """
 

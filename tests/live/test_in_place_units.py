@@ -75,7 +75,8 @@ def network(probed: Probed, round_no: int) -> tuple[int, str]:
 @dataclass
 class InPlaceFake(FakeCluster):
     pods: list[dict[str, Any]] = field(default_factory=lambda: [dict(p) for p in PODS])
-    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> objects
+    # kind -> objects, or the error listing them raises
+    objects: dict[str, list[dict[str, Any]] | Exception] = field(default_factory=dict)
     refuse_ephemeral: Exception | None = None
     added: list[tuple[str, str, str]] = field(default_factory=list)  # (ns, pod, container)
     containers: list[tuple[str, str]] = field(default_factory=list)  # (pod, exec container)
@@ -133,7 +134,7 @@ class InPlaceFake(FakeCluster):
 
 def _runner(fake: InPlaceFake) -> InPlace:
     settings = RunSettings(round_interval=0.0, exec_backoff=0.0, confirm="none", explain=False)
-    return InPlace(fake, settings, session_id="sess1")  # type: ignore[arg-type]
+    return InPlace(fake, settings, session_id="sess1")
 
 
 def _scenario(text: str = SCENARIO) -> Any:
@@ -171,12 +172,12 @@ def test_label_selector_semantics(selector: dict[str, Any], matches: bool) -> No
 
 def test_selecting_names_services_and_controllers_that_would_take_the_pod() -> None:
     labels = {"app": "web", "tier": "front"}
-    services = [
+    services: list[dict[str, Any]] = [
         {"metadata": {"namespace": "shop", "name": "web"}, "spec": {"selector": {"app": "web"}}},
         {"metadata": {"namespace": "shop", "name": "headless"}, "spec": {}},  # no selector
         {"metadata": {"namespace": "shop", "name": "api"}, "spec": {"selector": {"app": "api"}}},
     ]
-    controllers = [
+    controllers: list[dict[str, Any]] = [
         {  # a Deployment's ReplicaSet: its selector carries pod-template-hash, which is not copied
             "kind": "ReplicaSet",
             "metadata": {"namespace": "shop", "name": "web-5d8f"},
@@ -260,7 +261,7 @@ def test_fallback_is_refused_when_a_controller_selects_the_labels() -> None:
 def test_fallback_is_refused_when_the_checks_are_forbidden() -> None:
     fake = InPlaceFake(network=network, refuse_ephemeral=Forbidden("denied", status=403))
     fake.policies_applied = True
-    fake.objects["Service"] = Forbidden("services is forbidden", status=403)  # type: ignore[assignment]
+    fake.objects["Service"] = Forbidden("services is forbidden", status=403)
     result = _runner(fake).run(_scenario(), "run1", Recorder())
     assert {v.status for v in result.verdicts} == {Status.ERROR}
     assert "netpol-harness-in-place-fallback" in result.verdicts[0].detail

@@ -304,7 +304,7 @@ def test_client_only_scenario_skips_the_datapath_proof() -> None:
 
 
 def test_big_batches_are_split_to_fit_the_exec_url() -> None:
-    from harness.probes.core import script_size
+    from harness.probes import script_size
 
     cells: list[tuple[str, str, int, Any]] = [("web", f"s{i}", 80, "allow") for i in range(12)]
     cluster = FakeCluster()

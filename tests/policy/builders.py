@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.policy.engine import Cluster
+from harness.policy.engine import ClusterModel
 
 
 def ns(name: str, **labels: str) -> dict[str, Any]:
@@ -52,5 +52,5 @@ def labels(**kv: str) -> dict[str, Any]:
     return {"matchLabels": kv}
 
 
-def cluster(*objs: dict[str, Any]) -> Cluster:
-    return Cluster.from_objects(objs)
+def cluster(*objs: dict[str, Any]) -> ClusterModel:
+    return ClusterModel.from_objects(objs)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from harness.policy.engine import Cluster
+from harness.policy.engine import ClusterModel
 from tests.policy.builders import ns
 from tests.policy.builders import pod
 from tests.policy.builders import policy
@@ -151,7 +151,7 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 @given(clusters())
 def test_matrix_equals_decide(objs: list[dict[str, Any]]) -> None:
     """The indexed matrix and the per-cell decision agree on every cell, every port."""
-    cluster = Cluster.from_objects(objs)
+    cluster = ClusterModel.from_objects(objs)
     refs = [p.ref for p in cluster.pods]
     for port, proto in QUERIES:
         matrix = cluster.matrix(port, proto)
@@ -163,9 +163,9 @@ def test_matrix_equals_decide(objs: list[dict[str, Any]]) -> None:
                 assert matrix[src][dst] is decision.allowed, (port, proto, decision.explain())
 
 
-def _selects(cluster: Cluster, pol_obj: dict[str, Any], ref: str) -> bool:
-    only = Cluster(
-        [*cluster.namespaces.values()], cluster.pods, Cluster.from_objects([pol_obj]).policies
+def _selects(cluster: ClusterModel, pol_obj: dict[str, Any], ref: str) -> bool:
+    only = ClusterModel(
+        [*cluster.namespaces.values()], cluster.pods, ClusterModel.from_objects([pol_obj]).policies
     )
     target = only.pod(ref)
     return bool(only.selecting(target, "ingress") or only.selecting(target, "egress"))
@@ -177,8 +177,8 @@ def test_adding_a_policy_only_affects_pods_it_selects(
     objs: list[dict[str, Any]], added: dict[str, Any]
 ) -> None:
     """A policy changes no cell whose two pods it does not select (policies are additive)."""
-    before = Cluster.from_objects(objs)
-    after = Cluster.from_objects([*objs, added])
+    before = ClusterModel.from_objects(objs)
+    after = ClusterModel.from_objects([*objs, added])
     refs = [p.ref for p in before.pods]
     selected = {r for r in refs if _selects(before, added, r)}
     for port, proto in QUERIES[:5]:
@@ -195,8 +195,8 @@ def test_adding_a_policy_to_isolated_pods_never_denies(
     objs: list[dict[str, Any]], added: dict[str, Any]
 ) -> None:
     """Once both ends are isolated, another policy can only add allowed cells."""
-    before = Cluster.from_objects(objs)
-    after = Cluster.from_objects([*objs, added])
+    before = ClusterModel.from_objects(objs)
+    after = ClusterModel.from_objects([*objs, added])
     refs = [p.ref for p in before.pods]
     for port, proto in QUERIES[:5]:
         old, new = before.matrix(port, proto), after.matrix(port, proto)
@@ -213,7 +213,7 @@ def test_isolated_pod_without_matching_rule_is_denied(
     objs: list[dict[str, Any]], data: st.DataObject
 ) -> None:
     """A pod isolated for ingress by policies without ingress rules accepts nothing."""
-    cluster = Cluster.from_objects(objs)
+    cluster = ClusterModel.from_objects(objs)
     target = data.draw(st.sampled_from(cluster.pods))
     stripped = []
     for obj in objs:
@@ -223,7 +223,7 @@ def test_isolated_pod_without_matching_rule_is_denied(
     deny = policy(
         target.namespace, "deny-all-ingress", {"podSelector": {}, "policyTypes": ["Ingress"]}
     )
-    isolated = Cluster.from_objects([*stripped, deny])
+    isolated = ClusterModel.from_objects([*stripped, deny])
     for port, proto in QUERIES:
         matrix = isolated.matrix(port, proto)
         for src in matrix:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.policy.engine import Cluster
+from harness.policy.engine import ClusterModel
 from tests.policy.builders import labels
 from tests.policy.builders import ns
 from tests.policy.builders import pod
@@ -936,7 +936,7 @@ CASES: dict[str, Case] = {
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_decide(case: Case) -> None:
     policies, src, dst, port, proto, expected = case
-    cluster = Cluster.from_objects([*WORLD, *policies])
+    cluster = ClusterModel.from_objects([*WORLD, *policies])
     decision = cluster.decide(src, dst, port, proto)
     assert decision.allowed is expected, decision.explain()
 
@@ -947,5 +947,5 @@ POD_PAIRS = {k: c for k, c in CASES.items() if "/" in c[1] and "/" in c[2]}
 @pytest.mark.parametrize("case", POD_PAIRS.values(), ids=POD_PAIRS.keys())
 def test_matrix_agrees(case: Case) -> None:
     policies, src, dst, port, proto, expected = case
-    cluster = Cluster.from_objects([*WORLD, *policies])
+    cluster = ClusterModel.from_objects([*WORLD, *policies])
     assert cluster.matrix(port, proto)[src][dst] is expected

@@ -85,15 +85,7 @@ def test_a_signal_at_any_moment_leaves_nothing_behind(
     assert kit.leftovers(sandbox_kubeconfig, wait=60) == [], f"interrupted at {step}"
 
 
-# The stand-in cluster has a rare, not yet explained fault seen twice in one CI-sized run:
-# after a full -n 2 run of scenarios/, every probe from one pod of dns.netpol.yaml was
-# dropped for the whole convergence budget while the policies allow it (the engine agreed).
-# It showed only after many earlier sandbox tests in the same run, never alone: `make test`
-# runs the `whole_run` tests first, and one rerun is allowed; the assertions stay exact.
-# See the issue note; remove both once the sandbox cause is found.
 @pytest.mark.sandbox
-@pytest.mark.flaky(reruns=1, reruns_delay=2)
-@pytest.mark.whole_run
 def test_a_killed_xdist_worker_is_cleaned_up_by_the_cleanup_command(
     sandbox_kubeconfig: Path, tmp_path: Path
 ) -> None:

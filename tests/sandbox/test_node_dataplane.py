@@ -94,6 +94,18 @@ def test_bridge_mac_is_fixed_and_survives_its_lowest_port_going_away(tmp_path: P
         assert r.curl(("a", "client"), f"http://{EXTERNAL}/", timeout=1) == 0
 
 
+def test_sctp_container_ports_are_declared_only(tmp_path: Path) -> None:
+    """An SCTP containerPort is not turned into a TCP listener (nor waited for)."""
+    ports = [{"containerPort": 80}, {"containerPort": 9000, "protocol": "SCTP"}]
+    with running_node(tmp_path) as r:
+        ip = r.add_pod(pod("a", "web", NGINX, {"app": "web"}, ports))
+        r.add_pod(pod("a", "client"))
+        r.sync([])
+        assert r.node._pods[("a", "web")].containers["main"].tcp_ports == (80,)
+        assert r.curl(("a", "client"), f"http://{ip}:80/", timeout=1) == 0
+        assert r.curl(("a", "client"), f"http://{ip}:9000/", timeout=1) == 7  # refused
+
+
 # ---------------------------------------------------------------- conntrack
 
 
