@@ -317,6 +317,9 @@ class Verdict:
     detail: str = ""
     explanation: str = ""  # why, from the policy engine (live objects)
     rerun: str = ""  # the kubectl exec command that reproduces the probe
+    #: An observation disagreed with the expectation after one that agreed: the network
+    #: (or the CNI still programming) changed its answer; shown, never hidden by re-probing.
+    flipped: bool = False
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from harness.model import ProbeKind
 from harness.model import Scenario
 from harness.model import TargetKind
 from harness.model import Workload
+from harness.model import kind_for
 
 RUN_ID = re.compile(r"^[a-z0-9]{1,8}$")
 #: The non-root user and group the probe containers run as.
@@ -382,9 +383,9 @@ def _probe(plan: Plan, cell: Cell) -> Probe:
         return Probe(probe_id, cell, ProbeKind.DNS, source, cell.port, cell.protocol, host=DNS_HOST)
     if kind is TargetKind.EXTERNAL:
         ext = scenario.external(cell.target.name)
-        probe_kind = ProbeKind.UDP if cell.protocol == "UDP" else ProbeKind.TCP
+        probe_kind = kind_for(kind, cell.protocol)
         return Probe(probe_id, cell, probe_kind, source, cell.port, cell.protocol, host=ext.address)
-    probe_kind = ProbeKind.UDP if cell.protocol == "UDP" else ProbeKind.HTTP
+    probe_kind = kind_for(kind, cell.protocol)
     target = plan.pod_of(cell.target.name)
     if kind is TargetKind.SERVICE:
         host = f"{target.name}.{target.namespace}.svc.{CLUSTER_DOMAIN}"
@@ -435,7 +436,7 @@ def build_in_place(
                 )
             )
             continue
-        probe_kind = ProbeKind.UDP if cell.protocol == "UDP" else ProbeKind.TCP
+        probe_kind = kind_for(kind, cell.protocol, probe_server=False)
         if kind is TargetKind.EXTERNAL:
             ext = scenario.external(cell.target.name)
             probes.append(

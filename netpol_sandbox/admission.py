@@ -16,6 +16,8 @@ from netpol_sandbox.kinds import find
 from netpol_sandbox.store import Obj
 from netpol_sandbox.store import Store
 
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 VERSION_LABEL = "pod-security.kubernetes.io/enforce-version"
 LEVELS = ("privileged", "baseline", "restricted")
@@ -284,3 +286,53 @@ class PodSecurity:
                 "pods",
                 name,
             )
+
+
+class ServiceAccountAdmission:
+    """Store hook: the ServiceAccount admission plugin's check on pod create.
+
+    A pod whose ``spec.serviceAccountName`` (defaulted to ``default``) does not exist in its
+    namespace is refused, as kube-apiserver's plugin/pkg/admission/serviceaccount does::
+
+        403 Forbidden: pods "x" is forbidden: error looking up service account
+        NS/default: serviceaccount "default" not found
+
+    Right after a namespace is created its ``default`` ServiceAccount does not exist yet
+    (the ServiceAccount controller makes it asynchronously; ``service_account_delay``), so
+    clients must retry. Mirror pods are exempt; a missing or terminating namespace is left to
+    the namespace lifecycle check (404 / 403 "being terminated"), which comes first.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        namespaces = find("", "namespaces")
+        accounts = find("", "serviceaccounts")
+        assert namespaces is not None and accounts is not None
+        self._namespaces = namespaces
+        self._accounts = accounts
+
+    def hook(self, operation: str, kind: Kind, obj: Obj, old: Obj | None) -> None:
+        if kind.resource != "pods" or operation != "create":
+            return
+        meta = obj.get("metadata") or {}
+        if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
+            return
+        namespace = str(meta.get("namespace") or "default")
+        ns = self._store.find(self._namespaces, None, namespace)
+        if ns is None or ns["metadata"].get("deletionTimestamp"):
+            return
+        spec = obj.get("spec") or {}
+        account = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+        if self._store.find(self._accounts, namespace, account) is not None:
+            return
+        name = str(meta.get("name") or "")
+        generate = str(meta.get("generateName") or "")
+        if generate and name.startswith(generate):
+            name = ""  # admission runs before the name is generated
+        subject = f'pods "{name}"' if name else "pods"
+        raise ApiError.forbidden(
+            f"{subject} is forbidden: error looking up service account {namespace}/{account}: "
+            f'serviceaccount "{account}" not found',
+            "pods",
+            name,
+        )

@@ -60,6 +60,8 @@ VERSION_INFO = {
 _EXEMPT = re.compile(
     r"^/(version|healthz|livez|readyz|openapi/.*|api|api/v1|apis|apis/[^/]+|apis/[^/]+/[^/]+)/?$"
 )
+#: Readable without credentials (system:public-info-viewer on a real cluster).
+_PUBLIC = re.compile(r"^/(version|healthz|livez|readyz)/?$")
 _RESOURCE_PATH = re.compile(
     r"^/(?:api/(?P<cv>v1)|apis/(?P<group>[^/]+)/(?P<gv>[^/]+))/(?P<rest>.+?)/?$"
 )
@@ -675,8 +677,14 @@ def make_app(server: Server) -> web.Application:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             exempt = _EXEMPT.match(request.path) is not None
-            if not exempt or request.path.startswith("/api"):
-                request[PRINCIPAL] = server.auth.principal(request.headers.get("Authorization"))
+            header = request.headers.get("Authorization")
+            if header or _PUBLIC.match(request.path) is None:
+                principal = server.auth.principal(header)  # a wrong token: 401
+                request[PRINCIPAL] = principal
+                if principal.rules == () and exempt and _PUBLIC.match(request.path) is None:
+                    raise ApiError.forbidden(
+                        f'forbidden: User "{principal.user}" cannot get path "{request.path}"'
+                    )
             if not exempt:
                 if server.roll(server.faults.api_429):
                     raise ApiError(

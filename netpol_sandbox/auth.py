@@ -42,13 +42,21 @@ class Principal:
         return any(rule.allows(verb, group, resource) for rule in self.rules)
 
 
+#: A request without credentials over TLS, as kube-apiserver's default --anonymous-auth=true
+#: makes it: authenticated as system:anonymous, allowed only /version and the health checks
+#: (system:public-info-viewer), so anything else is 403 Forbidden (a wrong token is 401).
+ANONYMOUS = Principal("system:anonymous", ())
+#: With --insecure-http (debugging): a request without credentials acts as the admin.
+ANONYMOUS_ADMIN = Principal("system:anonymous-admin", None)
+
+
 @dataclass(frozen=True)
 class Authenticator:
-    """``anonymous`` answers requests without credentials: kubectl sends no bearer token to a
-    plain-http server, so on loopback an anonymous request acts as the admin by default."""
+    """``anonymous`` answers requests without credentials (:data:`ANONYMOUS` over TLS,
+    :data:`ANONYMOUS_ADMIN` with ``--insecure-http``); a wrong token is always 401."""
 
     tokens: dict[str, Principal]
-    anonymous: Principal | None = Principal("system:anonymous-admin", None)
+    anonymous: Principal | None = ANONYMOUS_ADMIN
 
     def principal(self, header: str | None) -> Principal:
         if not header and self.anonymous is not None:
@@ -62,8 +70,12 @@ class Authenticator:
         return principal
 
     @classmethod
-    def admin_only(cls, token: str) -> Authenticator:
-        return cls({token: Principal("kubernetes-admin", None)})
+    def admin_only(cls, token: str, *, tls: bool = False) -> Authenticator:
+        """Only the kubeconfig's admin token; requests without one are :data:`ANONYMOUS`
+        (``tls``) or :data:`ANONYMOUS_ADMIN` (plain HTTP)."""
+        return cls(
+            {token: Principal("kubernetes-admin", None)}, ANONYMOUS if tls else ANONYMOUS_ADMIN
+        )
 
     def with_file(self, path: Path) -> Authenticator:
         try:

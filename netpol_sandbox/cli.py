@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -98,9 +99,25 @@ def running_pid(state_dir: Path) -> int | None:
     return pid
 
 
-def _get_json(url: str, timeout: float = 2.0) -> Any:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(url, timeout=timeout) as response:
+def _get_json(url: str, state_dir: Path, timeout: float = 2.0) -> Any:
+    """GET with the sandbox kubeconfig's token, verifying the server against its CA."""
+    from netpol_sandbox import kubeconfig as kubeconfig_module
+
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    headers: dict[str, str] = {}
+    try:
+        cluster = kubeconfig_module.read(state_dir / "kubeconfig")
+    except (OSError, ValueError, AttributeError, IndexError):
+        cluster = None
+    if cluster is not None:
+        if cluster.token:
+            headers["Authorization"] = f"Bearer {cluster.token}"
+        if cluster.ca_pem:
+            context = ssl.create_default_context(cadata=cluster.ca_pem.decode())
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
+    request = urllib.request.Request(url, headers=headers)
+    with opener.open(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 
@@ -157,7 +174,7 @@ def up(state_dir: Path, args: argparse.Namespace) -> Path:
         info = read_info(state_dir)
         if info.get("ready") and info.get("server"):
             with contextlib.suppress(OSError, ValueError):
-                _get_json(f"{info['server']}/version")
+                _get_json(f"{info['server']}/version", state_dir)
                 return kubeconfig
         time.sleep(0.1)
     process.terminate()
@@ -221,7 +238,7 @@ def status(state_dir: Path) -> int:
         return 1
     server = str(info.get("server"))
     try:
-        pods = _get_json(f"{server}/api/v1/pods")
+        pods = _get_json(f"{server}/api/v1/pods", state_dir)
         count = len(pods.get("items") or [])
     except (OSError, ValueError, urllib.error.URLError):
         count = -1

@@ -1,5 +1,7 @@
 """The cluster's control loops: the kubelet role (pod start, status, deletion), namespace
-deletion, default service accounts, Endpoints, and the coalesced network sync to the node.
+deletion, default service accounts (after ``service_account_delay``), Endpoints, and the
+coalesced network sync to the node, where each pod takes up a NetworkPolicy change after its
+own random delay (``policy_delay``, as each Calico Felix programs its node in its own time).
 
 Everything is driven by store events; writes are deferred with ``call_soon`` so a listener
 never writes while the store is still delivering an event.
@@ -11,12 +13,14 @@ import asyncio
 import contextlib
 import copy
 import logging
+import random
 import secrets
 from typing import Any
 from typing import Protocol
 
 from netpol_sandbox.apierror import ApiError
 from netpol_sandbox.defaults import qos_class
+from netpol_sandbox.enforce import PROGRAMMED_ON
 from netpol_sandbox.faults import Faults
 from netpol_sandbox.kinds import Kind
 from netpol_sandbox.kinds import find
@@ -31,6 +35,9 @@ log = logging.getLogger("netpol_sandbox")
 MIRROR = "kubernetes.io/config.mirror"
 NODE_NAME = "sandbox-node"
 NETWORK_KINDS = frozenset({"namespaces", "pods", "services", "networkpolicies"})
+BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+#: Coalescing delay of the network sync (pod/Service/namespace changes).
+SYNC_COALESCE = 0.02
 
 
 class NodeLike(Protocol):
@@ -121,6 +128,13 @@ class Controllers:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Any = None
         self.syncs = 0
+        self.rng = random.Random(faults.seed)
+        # Per-pod policy programming: generation -> policies as of that change; each pod's
+        # rules follow the generation it has taken up (after its own random delay).
+        self._policy_gen = 0
+        self._policy_snapshots: dict[int, list[Obj]] = {0: []}
+        self._pod_gen: dict[PodKey, int] = {}
+        self._lagging: set[asyncio.Task[None]] = set()
 
     # -- wiring ------------------------------------------------------------------------
     def start(self) -> None:
@@ -151,9 +165,15 @@ class Controllers:
     def _handle(self, event: Event) -> None:
         resource = event.kind.resource
         meta = event.obj["metadata"]
+        if resource == "networkpolicies":
+            self._policy_changed()
         if resource == "pods":
             key = (meta["namespace"], meta["name"])
             annotations = meta.get("annotations") or {}
+            if event.type == "ADDED":
+                self._pod_gen[key] = self._policy_gen  # a new endpoint: current policy
+            if event.type == "DELETED":
+                self._pod_gen.pop(key, None)
             if event.type == "ADDED" and MIRROR not in annotations:
                 self._starts[key] = self._spawn(self._start_pod(key, meta["uid"]))
             if (
@@ -170,10 +190,14 @@ class Controllers:
                         self._spawn(self._start_ephemeral(key, meta["uid"], copy.deepcopy(c)))
             if event.type == "DELETED":
                 self._ephemeral = {e for e in self._ephemeral if (e[0], e[1]) != key}
+        elif resource == "serviceaccounts":
+            if event.type == "DELETED" and meta["name"] == "default":  # the controller re-creates
+                self._spawn(self._service_account_later(meta["namespace"], 0.05))
         elif resource == "namespaces":
             name = meta["name"]
             if event.type == "ADDED":
-                self._ensure_service_account(name)
+                delay = self.faults.draw(self.rng, self.faults.service_account_delay)
+                self._spawn(self._service_account_later(name, delay))
             if (
                 event.type != "DELETED"
                 and meta.get("deletionTimestamp")
@@ -192,9 +216,10 @@ class Controllers:
         """Namespaces default/kube-system/kube-public, the Node, the DNS pod and Service.
 
         The DNS pod is a mirror pod: the node runs it from start(); run_pod only registers it."""
-        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        for name in BOOTSTRAP_NAMESPACES:
             if self.store.find(NAMESPACES, None, name) is None:
                 self.store.create(NAMESPACES, None, {"metadata": {"name": name}})
+            self._ensure_service_account(name)  # these are old on a real cluster: no delay
         self.store.create(
             NODES,
             None,
@@ -325,7 +350,7 @@ class Controllers:
                 "startTime": now(),
             }
             self.store.update_internal(PODS, scheduled)
-        await asyncio.sleep(self.faults.pod_start_delay)
+        await asyncio.sleep(self.faults.draw(self.rng, self.faults.pod_start_delay))
         pod = self._current(key, uid)
         if pod is None:
             return
@@ -543,6 +568,13 @@ class Controllers:
             self._killing.pop(key, None)
 
     # -- namespaces, service accounts, endpoints ---------------------------------------
+    async def _service_account_later(self, namespace: str, delay: float) -> None:
+        """The ServiceAccount controller: ``default`` appears some time after the namespace."""
+        await asyncio.sleep(delay)
+        ns = self.store.find(NAMESPACES, None, namespace)
+        if ns is not None and not ns["metadata"].get("deletionTimestamp"):
+            self._ensure_service_account(namespace)
+
     def _ensure_service_account(self, namespace: str) -> None:
         if self.store.find(SERVICEACCOUNTS, namespace, "default") is None:
             with contextlib.suppress(ApiError):
@@ -646,6 +678,54 @@ class Controllers:
             self.store.update_internal(ENDPOINTS, updated)
 
     # -- network -----------------------------------------------------------------------
+    def _policy_changed(self) -> None:
+        """A NetworkPolicy changed: a new generation, taken up by each pod after its own
+        delay in ``policy_delay`` (pods whose rules it does not change see no difference)."""
+        self._policy_gen += 1
+        gen = self._policy_gen
+        self._policy_snapshots[gen] = [copy.deepcopy(p) for p in self.store.items(POLICIES)]
+        for key in list(self._pod_gen):
+            delay = self.faults.draw(self.rng, self.faults.policy_delay)
+            if delay <= 0:
+                self._pod_gen[key] = max(self._pod_gen[key], gen)
+                continue
+            task = self._spawn(self._take_up(key, gen, delay))
+            self._lagging.add(task)
+            task.add_done_callback(self._lagging.discard)
+        self._forget_snapshots()
+
+    async def _take_up(self, key: PodKey, gen: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if key in self._pod_gen and self._pod_gen[key] < gen:
+            self._pod_gen[key] = gen
+            self._forget_snapshots()
+            self.schedule_sync()
+
+    def _forget_snapshots(self) -> None:
+        oldest = min(self._pod_gen.values(), default=self._policy_gen)
+        for gen in [g for g in self._policy_snapshots if g < oldest and g != self._policy_gen]:
+            del self._policy_snapshots[gen]
+
+    def programmed_policies(self) -> list[Obj]:
+        """The policies as the node must program them: for each policy generation some pods
+        still follow, its policies marked with those pods (``enforce.PROGRAMMED_ON``).
+
+        Pods without a generation (none known yet) follow the newest one."""
+        current = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in self.store.items(PODS)}
+        by_gen: dict[int, list[str]] = {}
+        for key in current:
+            gen = self._pod_gen.get(key, self._policy_gen)
+            by_gen.setdefault(gen, []).append(f"{key[0]}/{key[1]}")
+        if set(by_gen) <= {self._policy_gen}:  # everyone is up to date: the plain list
+            return [copy.deepcopy(p) for p in self.store.items(POLICIES)]
+        out: list[Obj] = []
+        for gen, keys in sorted(by_gen.items()):
+            for policy in self._policy_snapshots.get(gen, []):
+                marked = copy.deepcopy(policy)
+                marked[PROGRAMMED_ON] = sorted(keys)
+                out.append(marked)
+        return out
+
     def schedule_sync(self) -> None:
         self._sync_dirty = True
         if self._sync_task is None or self._sync_task.done():
@@ -653,22 +733,29 @@ class Controllers:
 
     async def _sync_loop(self) -> None:
         while self._sync_dirty:
-            await asyncio.sleep(self.faults.policy_delay)
+            await asyncio.sleep(SYNC_COALESCE)
             self._sync_dirty = False
             snapshot = [
                 [copy.deepcopy(obj) for obj in self.store.items(kind)]
-                for kind in (NAMESPACES, PODS, SERVICES, POLICIES)
+                for kind in (NAMESPACES, PODS, SERVICES)
             ]
             try:
-                await self.node.sync_network(*snapshot)
+                await self.node.sync_network(*snapshot, self.programmed_policies())
                 self.syncs += 1
             except Exception:
                 log.exception("sync_network failed")
 
     async def settle(self) -> None:
-        """Wait until pending network syncs are done (for tests and the daemon's start)."""
-        while self._sync_task is not None and not self._sync_task.done():
-            await asyncio.wait({self._sync_task})
+        """Wait until every pod took up the latest policies and pending network syncs are
+        done (for tests and the daemon's start)."""
+        while True:
+            if self._lagging:
+                await asyncio.wait(set(self._lagging))
+                continue
+            if self._sync_task is not None and not self._sync_task.done():
+                await asyncio.wait({self._sync_task})
+                continue
+            return
 
 
 def _resolve_port(port: dict[str, Any], pod: Obj) -> tuple[str, int, str]:

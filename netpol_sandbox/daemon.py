@@ -1,7 +1,8 @@
 """``python -m netpol_sandbox.daemon --state-dir DIR``: the sandbox's long-running process.
 
-One asyncio loop holds the API server (127.0.0.1, a free port), the store, the controllers
-and the node agent. Writes DIR/kubeconfig, DIR/sandbox.pid, DIR/sandbox.json (id, port,
+One asyncio loop holds the API server (HTTPS on 127.0.0.1, a free port; its CA and
+certificate are made at start in DIR/pki, see netpol_sandbox.pki), the store, the
+controllers and the node agent. Writes DIR/kubeconfig, DIR/sandbox.pid, DIR/sandbox.json (id, port,
 address ranges, readiness) and DIR/sandbox.log. SIGTERM/SIGINT: stop serving, node.stop(),
 exit 0.
 """
@@ -27,7 +28,9 @@ from typing import Any
 from aiohttp import web
 
 from netpol_sandbox import faults as faults_module
+from netpol_sandbox import pki as pki_module
 from netpol_sandbox.admission import PodSecurity
+from netpol_sandbox.admission import ServiceAccountAdmission
 from netpol_sandbox.api import Server
 from netpol_sandbox.api import make_app
 from netpol_sandbox.auth import Authenticator
@@ -136,6 +139,7 @@ def build_server(
     store = Store()
     store.hooks.append(defaults_and_validation)
     store.hooks.append(ServiceIPs(store, service_cidr).hook)
+    store.hooks.append(ServiceAccountAdmission(store).hook)  # mutating phase: before PSA
     store.hooks.append(PodSecurity(store).hook)
     cluster = Controllers(store, node, faults, host_ip=host_ip, service_cidr=service_cidr)
     return Server(store, cluster, faults, auth, random.Random(faults.seed))
@@ -150,7 +154,8 @@ async def serve(args: argparse.Namespace) -> int:
     service_cidr = f"10.96.{index}.0/24"
     host_ip = f"10.{index}.0.1"
     token = secrets.token_hex(24)
-    auth = Authenticator.admin_only(token)
+    tls = not faults.insecure_http
+    auth = Authenticator.admin_only(token, tls=tls)
     if args.rbac:
         auth = auth.with_file(args.rbac)
     info: dict[str, Any] = {
@@ -180,14 +185,27 @@ async def serve(args: argparse.Namespace) -> int:
         server = build_server(node, faults, auth, host_ip, service_cidr)
         server.cluster.start()
         await server.cluster.bootstrap()
+        pki = pki_module.generate(state_dir / "pki") if tls else None
         runner = web.AppRunner(make_app(server), handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", args.port)
+        site = web.TCPSite(
+            runner,
+            "127.0.0.1",
+            args.port,
+            ssl_context=pki.server_context() if pki is not None else None,
+        )
         await site.start()
         port = runner.addresses[0][1]
-        url = f"http://127.0.0.1:{port}"
-        kubeconfig = write_kubeconfig(state_dir / "kubeconfig", url, token)
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        kubeconfig = write_kubeconfig(
+            state_dir / "kubeconfig",
+            url,
+            token,
+            ca_pem=pki.ca_pem() if pki is not None else None,
+        )
         info.update({"port": port, "server": url, "kubeconfig": str(kubeconfig), "ready": True})
+        if pki is not None:
+            info["ca"] = str(pki.ca_cert)
         write_info(state_dir, info)
         log.info(
             "sandbox %s serving on %s (pods %s, services %s)",

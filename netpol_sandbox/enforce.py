@@ -243,6 +243,12 @@ def _policy_types(spec: Mapping[str, Any]) -> set[str]:
     return {"Ingress", "Egress"} if spec.get("egress") else {"Ingress"}
 
 
+#: Key of a policy (a copy handed to the node) limiting the pods it is programmed on, as
+#: ``namespace/name`` strings: while a policy change propagates, each pod follows the
+#: version it has taken up (see Controllers.programmed_policies). Absent: every pod.
+PROGRAMMED_ON = "__programmedOn"
+
+
 @dataclass
 class Compiled:
     ing_isolated: set[str]
@@ -265,10 +271,14 @@ def compile_sets(
             continue
         spec = policy.get("spec") or {}
         ns = meta.get("namespace", "default")
+        only = policy.get(PROGRAMMED_ON)
+        on = None if only is None else set(only)
         selected = [
             p
             for p in infos
-            if p.namespace == ns and selector_matches(spec.get("podSelector"), p.labels)
+            if p.namespace == ns
+            and selector_matches(spec.get("podSelector"), p.labels)
+            and (on is None or f"{p.namespace}/{p.name}" in on)
         ]
         types = _policy_types(spec)
         if "Ingress" in types:

@@ -1,7 +1,11 @@
-"""Fault knobs of the sandbox: delays and injected failures, from a TOML/JSON file or flags.
+"""Knobs of the sandbox: real-cluster timing, injected failures and the transport, from a
+TOML/JSON file or flags.
 
-Faults only ever hit API requests from clients (never the sandbox's own work); /version,
-discovery and /openapi are exempt from the 429/500 knobs so clients can start.
+The timing knobs are on by default with realistic values (a real cluster is never instant):
+each is a range ``MIN,MAX`` of seconds (one number = exactly that), drawn at random per
+namespace or pod. Faults only ever hit API requests from clients (never the sandbox's own
+work); /version, discovery and /openapi are exempt from the 429/500 knobs so clients can
+start.
 """
 
 from __future__ import annotations
@@ -21,15 +25,39 @@ from typing import Any
 from netpol_sandbox.errors import ConfigError
 
 _FRACTIONS = ("exec_upgrade_failure", "exec_lost_status", "api_429", "api_500")
-_SECONDS = ("pod_start_delay", "policy_delay", "exec_latency", "crash_after")
+_SECONDS = ("exec_latency", "crash_after")
+#: (min, max) seconds, drawn uniformly per namespace / pod
+_RANGES = ("service_account_delay", "pod_start_delay", "policy_delay")
 _PATTERNS = ("never_pull", "crash_pods")
+_BOOLS = ("enforce", "ephemeral_forbidden", "insecure_http")
+
+Range = tuple[float, float]
+
+_RANGE_HELP = {
+    "service_account_delay": "seconds until a new namespace's default ServiceAccount exists "
+    "(until then pod creation there is 403 Forbidden); default 0.5,1.5",
+    "pod_start_delay": "seconds from a pod's creation until its containers start, "
+    "before readiness; default 1,2",
+    "policy_delay": "seconds until a NetworkPolicy change takes effect, drawn per affected "
+    "pod (each node/pod is programmed in its own time); default 0,1",
+}
+
+
+def _as_range(value: Any) -> Range:
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return (float(value[0]), float(value[1]))
+    return (float(value), float(value))
 
 
 @dataclass(frozen=True)
 class Faults:
     enforce: bool = True
-    pod_start_delay: float = 0.5
-    policy_delay: float = 0.3
+    #: A new namespace's ``default`` ServiceAccount appears after this (per namespace).
+    service_account_delay: Range = (0.5, 1.5)
+    #: Creation to containers started (per pod); readiness follows.
+    pod_start_delay: Range = (1.0, 2.0)
+    #: A NetworkPolicy change reaches each affected pod's rules after its own delay.
+    policy_delay: Range = (0.0, 1.0)
     exec_latency: float = 0.0
     exec_upgrade_failure: float = 0.0
     exec_lost_status: float = 0.0
@@ -43,10 +71,22 @@ class Faults:
     crash_pods: tuple[str, ...] = ()
     #: Refuse every ephemeral container (403, as an admission webhook would).
     ephemeral_forbidden: bool = False
+    #: Serve plain HTTP, no TLS, and take requests without a token as the admin (debugging).
+    insecure_http: bool = False
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in _RANGES:  # Faults(pod_start_delay=0.5) means exactly 0.5 s
+            object.__setattr__(self, name, _as_range(getattr(self, name)))
 
     def rng(self) -> random.Random:
         return random.Random(self.seed)
+
+    @staticmethod
+    def draw(rng: random.Random, delay: Range) -> float:
+        """A delay from the range ``delay`` (the minimum when it is a single value)."""
+        low, high = delay
+        return low if high <= low else rng.uniform(low, high)
 
     def never_pulls(self, image: str) -> bool:
         return any(fnmatch.fnmatchcase(image, pattern) for pattern in self.never_pull)
@@ -60,7 +100,7 @@ class Faults:
 
     def to_json(self) -> str:
         data = asdict(self)
-        for name in _PATTERNS:
+        for name in _PATTERNS + _RANGES:
             data[name] = list(data[name])
         return json.dumps(data, indent=2, sort_keys=True)
 
@@ -99,7 +139,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     def bad(why: str) -> ConfigError:
         return ConfigError(f"{source}: fault knob {name}={value!r} {why}")
 
-    if name in ("enforce", "ephemeral_forbidden"):
+    if name in _BOOLS:
         if not isinstance(value, bool):
             raise bad("must be true or false")
         return value
@@ -115,6 +155,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad("must be an integer")
         return value
+    if name in _RANGES:
+        return _coerce_range(value, bad)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad("must be a number")
     number = float(value)
@@ -123,6 +165,33 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     if name in _SECONDS and number < 0:
         raise bad("must be zero or more seconds")
     return number
+
+
+def _coerce_range(value: Any, bad: Any) -> Range:
+    """``1.5``, ``"1,2"`` or ``[1, 2]`` -> (min, max) seconds."""
+    parts: list[Any]
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        try:
+            parts = [float(p) for p in parts]
+        except ValueError:
+            raise bad("must be seconds or MIN,MAX seconds") from None
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        parts = [value]
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or any(
+        isinstance(p, bool) or not isinstance(p, int | float) for p in parts
+    ):
+        raise bad("must be seconds or MIN,MAX seconds")
+    low, high = float(parts[0]), float(parts[1])
+    if low < 0 or high < 0:
+        raise bad("must be zero or more seconds")
+    if high < low:
+        raise bad("must have MIN <= MAX")
+    return (low, high)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,6 +207,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=False,
         help="act like a CNI that ignores NetworkPolicy",
     )
+    for name in _RANGES:
+        group.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            metavar="S|MIN,MAX",
+            help=_RANGE_HELP[name],
+        )
     for name in _SECONDS + _FRACTIONS:
         group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float, metavar="N")
     group.add_argument(
@@ -160,6 +236,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_const",
         const=True,
         help="refuse ephemeral containers (403), as a restrictive admission policy does",
+    )
+    group.add_argument(
+        "--insecure-http",
+        dest="insecure_http",
+        action="store_const",
+        const=True,
+        help="serve plain HTTP without TLS; requests without a token act as the admin "
+        "(debugging only; default: HTTPS with its own CA and bearer-token auth)",
     )
     group.add_argument("--seed", dest="seed", type=int, metavar="N")
 

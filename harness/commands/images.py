@@ -18,18 +18,19 @@ from harness.errors import ConfigError
 
 Use = Literal["probe", "kind-ci"]
 
-#: kind node image of kind-config.yaml (Kubernetes v1.32.0, built for kind v0.26.0).
+#: kind node image of kind-config.yaml (Kubernetes v1.35.8, built for kind v0.33.0).
 KIND_NODE_IMAGE = (
-    "kindest/node:v1.32.0@sha256:c48c62eac5da28cdadcf560d1d8616cfa6783b58f0d94cf63ad1bf49600cb027"
+    "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
 )
 #: Calico release that scripts/kind-up installs (scripts/calico.sha256 pins its manifest).
-CALICO_VERSION = "v3.29.3"
-#: The images calico.yaml of that release runs. By tag, as the manifest names them: its
-#: checksum pins the manifest's text, not the image contents (mirror them by digest).
+CALICO_VERSION = "v3.32.4"
+#: The images calico.yaml of that release runs (from quay.io since 3.32). By tag, as the
+#: manifest names them: its checksum pins the manifest's text, not the image contents
+#: (mirror them by digest).
 CALICO_IMAGES: tuple[tuple[str, str], ...] = (
-    ("calico-cni", f"docker.io/calico/cni:{CALICO_VERSION}"),
-    ("calico-node", f"docker.io/calico/node:{CALICO_VERSION}"),
-    ("calico-kube-controllers", f"docker.io/calico/kube-controllers:{CALICO_VERSION}"),
+    ("calico-cni", f"quay.io/calico/cni:{CALICO_VERSION}"),
+    ("calico-node", f"quay.io/calico/node:{CALICO_VERSION}"),
+    ("calico-kube-controllers", f"quay.io/calico/kube-controllers:{CALICO_VERSION}"),
 )
 
 

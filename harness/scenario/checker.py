@@ -18,12 +18,14 @@ from typing import cast
 from harness.errors import ScenarioError
 from harness.model import MANAGED_BY_LABEL
 from harness.model import PROTOCOLS
+from harness.model import Port
 from harness.model import Protocol
 from harness.model import Source
 from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
 
 RESERVED_LABEL_PREFIX = "netpol-harness.dev/"
+_SHORT_PORT = re.compile(r"^(\d+)(?:/([A-Za-z]+))?$")
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -260,6 +262,72 @@ class ScenarioChecker(Checker):
                 fix = f"quote it: {key}: {str(val).lower()!r}" if not isinstance(val, str) else ""
                 raise self.fail(labels.value_line(key), f"{what}: {problem}", fix)
         return {str(k): str(v) for k, v in labels.items()}
+
+    def ports(self, w: YMap, what: str) -> tuple[Port, ...]:
+        """A workload's ``ports:``: numbers, "PORT/PROTO" strings or {port, protocol, name}."""
+        if w.get("ports") is None:
+            return ()
+        items = self.listing(w["ports"], w.value_line("ports"), f"{what} ports")
+        ports: list[Port] = []
+        seen: dict[tuple[int, str], int] = {}
+        names: dict[str, int] = {}
+        for i, item in enumerate(items):
+            line = items.item_line(i)
+            name: str | None = None
+            if is_int(item):
+                number = self.port_number(item, line, f"{what}: port")
+                protocol: Protocol = "TCP"
+            elif isinstance(item, str):
+                m = _SHORT_PORT.match(item.strip())
+                if not m:
+                    raise self.fail(
+                        line,
+                        f"{what}: port {item!r} is not PORT or PORT/PROTOCOL",
+                        'e.g. 80, "53/UDP", or {port: 8080, name: http}',
+                    )
+                number = self.port_number(int(m.group(1)), line, f"{what}: port")
+                protocol = self.protocol(m.group(2) or "TCP", line, f"{what}: protocol")
+            elif isinstance(item, YMap):
+                self.keys(item, ("port", "protocol", "name"), "a port")
+                number = self.port_number(
+                    self.required(item, "port", f"{what} port", "8080"),
+                    item.value_line("port"),
+                    f"{what}: port",
+                )
+                protocol = self.protocol(
+                    item.get("protocol", "TCP"), item.value_line("protocol"), f"{what}: protocol"
+                )
+                if item.get("name") is not None:
+                    name = self.string(item, "name", "port")
+                    problem = port_name_problem(name)
+                    if problem:
+                        raise self.fail(
+                            item.value_line("name"), f"{what}: port name {name!r} {problem}"
+                        )
+                    if name in names:
+                        raise self.fail(
+                            item.value_line("name"),
+                            f"{what}: port name {name!r} is used twice "
+                            f"(first at line {names[name]})",
+                            "port names must be unique in a workload",
+                        )
+                    names[name] = item.value_line("name")
+            else:
+                raise self.fail(
+                    line,
+                    f"{what}: a port must be a number, a string or a mapping, "
+                    f"got {type_name(item)}",
+                )
+            if (number, protocol) in seen:
+                raise self.declared_twice(
+                    line,
+                    f"{what}: port {number}/{protocol}",
+                    seen[(number, protocol)],
+                    "remove one of them",
+                )
+            seen[(number, protocol)] = line
+            ports.append(Port(number, protocol, name))
+        return tuple(ports)
 
     def declared_twice(self, line: int, what: str, first: int | str, fix: str) -> ScenarioError:
         """``what`` (e.g. "namespace 'app'") repeats a declaration made at line ``first``."""

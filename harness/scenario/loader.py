@@ -26,8 +26,6 @@ from harness.model import PROTOCOLS
 from harness.model import External
 from harness.model import ManifestDoc
 from harness.model import Namespace
-from harness.model import Port
-from harness.model import Protocol
 from harness.model import Role
 from harness.model import Scenario
 from harness.model import Settings
@@ -42,7 +40,6 @@ from harness.scenario.checker import dns1035_label_problem
 from harness.scenario.checker import dns1123_label_problem
 from harness.scenario.checker import is_int
 from harness.scenario.checker import line_of
-from harness.scenario.checker import port_name_problem
 from harness.scenario.checker import type_name
 from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
@@ -87,7 +84,6 @@ _TOP_KEYS = (
     "expect",
 )
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-_SHORT_PORT = re.compile(r"^(\d+)(?:/([A-Za-z]+))?$")
 
 
 def parse_duration(value: Any) -> float:
@@ -449,71 +445,6 @@ class _Loader(ScenarioChecker):
                 "remove manifests:; to test these manifests, write a hermetic scenario "
                 "(labels: workloads in created namespaces)",
             )
-
-    def ports(self, w: YMap, what: str) -> tuple[Port, ...]:
-        if w.get("ports") is None:
-            return ()
-        items = self.listing(w["ports"], w.value_line("ports"), f"{what} ports")
-        ports: list[Port] = []
-        seen: dict[tuple[int, str], int] = {}
-        names: dict[str, int] = {}
-        for i, item in enumerate(items):
-            line = items.item_line(i)
-            name: str | None = None
-            if is_int(item):
-                number = self.port_number(item, line, f"{what}: port")
-                protocol: Protocol = "TCP"
-            elif isinstance(item, str):
-                m = _SHORT_PORT.match(item.strip())
-                if not m:
-                    raise self.fail(
-                        line,
-                        f"{what}: port {item!r} is not PORT or PORT/PROTOCOL",
-                        'e.g. 80, "53/UDP", or {port: 8080, name: http}',
-                    )
-                number = self.port_number(int(m.group(1)), line, f"{what}: port")
-                protocol = self.protocol(m.group(2) or "TCP", line, f"{what}: protocol")
-            elif isinstance(item, YMap):
-                self.keys(item, ("port", "protocol", "name"), "a port")
-                number = self.port_number(
-                    self.required(item, "port", f"{what} port", "8080"),
-                    item.value_line("port"),
-                    f"{what}: port",
-                )
-                protocol = self.protocol(
-                    item.get("protocol", "TCP"), item.value_line("protocol"), f"{what}: protocol"
-                )
-                if item.get("name") is not None:
-                    name = self.string(item, "name", "port")
-                    problem = port_name_problem(name)
-                    if problem:
-                        raise self.fail(
-                            item.value_line("name"), f"{what}: port name {name!r} {problem}"
-                        )
-                    if name in names:
-                        raise self.fail(
-                            item.value_line("name"),
-                            f"{what}: port name {name!r} is used twice "
-                            f"(first at line {names[name]})",
-                            "port names must be unique in a workload",
-                        )
-                    names[name] = item.value_line("name")
-            else:
-                raise self.fail(
-                    line,
-                    f"{what}: a port must be a number, a string or a mapping, "
-                    f"got {type_name(item)}",
-                )
-            if (number, protocol) in seen:
-                raise self.declared_twice(
-                    line,
-                    f"{what}: port {number}/{protocol}",
-                    seen[(number, protocol)],
-                    "remove one of them",
-                )
-            seen[(number, protocol)] = line
-            ports.append(Port(number, protocol, name))
-        return tuple(ports)
 
     def external_list(self, doc: YMap) -> None:
         if doc.get("externals") is None:

@@ -66,8 +66,10 @@ def test_steps_in_order() -> None:
         _step("actions/checkout@")[0],
         _step("actions/setup-python@")[0],
         _step("sha256sum --check")[0],
-        _step("scripts/kind-up")[0],
+        # the harness first: kind-up asks `netpol-harness images` what to preload
         _step("pip install -e .")[0],
+        _step("scripts/kind-up")[0],
+        _step("netpol-harness preflight")[0],
         _step("pytest scenarios/")[0],
         _step("actions/upload-artifact@")[0],
         _step("scripts/kind-down")[0],
@@ -128,6 +130,20 @@ def test_cluster_state_is_dumped_on_failure() -> None:
     assert "describe pods" in run
     assert "-l k8s-app=calico-node" in run
     assert "--tail=" in run
+
+
+def test_kind_up_runs_non_strict_until_a_checksum_is_pinned() -> None:
+    # Strict with an empty pin would fail every run; with a pin, strict is the goal.
+    _, step = _step("scripts/kind-up")
+    assert step["run"].strip() == "scripts/kind-up"
+    pin = (ROOT / "scripts" / "calico.sha256").read_text()
+    (checksum,) = re.findall(r'(?m)^CALICO_SHA256="([^"]*)"$', pin)
+    assert step["env"]["CALICO_STRICT"] == ("1" if checksum else "0")
+
+
+def test_the_external_host_is_in_the_failure_dump() -> None:
+    (dump,) = [s for s in _steps() if s.get("if") == "failure()"]
+    assert 'docker logs --tail 50 "${KIND_CLUSTER_NAME}-external"' in dump["run"]
 
 
 def test_cluster_is_deleted_always() -> None:

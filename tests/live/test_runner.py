@@ -261,7 +261,7 @@ def test_admission_rejection_is_a_setup_error() -> None:
     assert "PodSecurity" in result.setup_error
 
 
-def test_fail_verdicts_get_an_explanation() -> None:
+def test_every_verdict_gets_an_explanation() -> None:
     cluster = FakeCluster()
     plan = make_plan(
         CELLS, policies=[POLICY], settings=Settings(connect_timeout=1, convergence_budget=0)
@@ -271,7 +271,9 @@ def test_fail_verdicts_get_an_explanation() -> None:
     assert deny.status is Status.FAIL
     assert "policy engine (live objects) denies it" in deny.explanation, deny.explanation
     assert "deny-db" in deny.explanation
-    assert _by_cell(result)["web->api:80/TCP"].explanation == ""
+    allow = _by_cell(result)["web->api:80/TCP"]
+    assert allow.status is Status.PASS
+    assert "policy engine (live objects) allows it" in allow.explanation, allow.explanation
 
 
 def test_client_only_scenario_skips_the_datapath_proof() -> None:

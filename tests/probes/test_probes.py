@@ -17,13 +17,13 @@ from harness.model import Outcome
 from harness.model import ProbeKind
 from harness.model import Status
 from harness.model import TargetKind
-from harness.probes.core import ProbeCall
-from harness.probes.core import build_script
-from harness.probes.core import classify
-from harness.probes.core import judge
-from harness.probes.core import judge_detail
-from harness.probes.core import parse_output
-from harness.probes.core import rerun_command
+from harness.probes import ProbeCall
+from harness.probes import build_script
+from harness.probes import classify
+from harness.probes import judge
+from harness.probes import judge_detail
+from harness.probes import parse_output
+from harness.probes import rerun_command
 from tests.live.factory import make_probe
 
 
@@ -73,7 +73,7 @@ def test_http_probes_share_one_parallel_curl_per_connect_timeout() -> None:
 
 
 def test_curl_groups_map_back_to_probe_indices() -> None:
-    from harness.probes.core import curl_groups
+    from harness.probes import curl_groups
 
     calls = [_udp(5353), _http("a"), _dns(), _http("b"), ProbeCall(_http("c").probe, "x", 3.0)]
     assert curl_groups(calls) == [[1, 3], [4]]
@@ -118,7 +118,7 @@ def test_script_lines_for_udp_and_dns() -> None:
 
 
 def test_script_stays_small() -> None:
-    from harness.probes.core import script_size
+    from harness.probes import script_size
 
     one = script_size([_http()])
     many = script_size([_http(f"t{i}", 80 + i) for i in range(101)])

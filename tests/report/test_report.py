@@ -184,7 +184,7 @@ def test_summary_json_has_every_field() -> None:
     assert "token" not in json.dumps(doc).lower()
 
 
-def test_setup_summary_is_an_errored_setup_case_without_cells(tmp_path: Path) -> None:
+def test_setup_summary_is_an_errored_setup_case_without_cells() -> None:
     summary = setup_summary("preflight", "netpol: no cluster")
     cases = _cases(junit_from_summaries([summary]))
     assert [c.get("name") for c in cases] == ["setup"]

@@ -1,5 +1,6 @@
 """Fixtures for the sandbox API tests: an in-process API server (FakeNode, no netns) running
-in its own thread and event loop, and a kubeconfig for it."""
+in its own thread and event loop, served over TLS with its own CA as ``sandbox up`` does
+(``tls=False``: plain HTTP), and a kubeconfig for it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from netpol_sandbox import pki as pki_module
 from netpol_sandbox.api import Server
 from netpol_sandbox.api import make_app
 from netpol_sandbox.auth import Authenticator
@@ -50,6 +52,7 @@ class Api:
     server: Server
     node: FakeNode
     loop: asyncio.AbstractEventLoop
+    pki: pki_module.Pki | None = None
     clients: list[Any] = field(default_factory=list)
 
     def call(self, fn: Callable[[], Any]) -> Any:
@@ -84,7 +87,10 @@ class Api:
                 **(headers or {}),
             },
         )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        handlers: list[Any] = [urllib.request.ProxyHandler({})]
+        if self.pki is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=self.pki.client_context()))
+        opener = urllib.request.build_opener(*handlers)
         try:
             with opener.open(request, timeout=30) as response:
                 status, raw, got = response.status, response.read(), dict(response.headers)
@@ -116,12 +122,25 @@ class Api:
         return client.NetworkingV1Api(api_client)
 
 
-def start_api(tmp_path: Path, faults: Faults, rbac: Path | None = None) -> Iterator[Api]:
+_PKI: dict[str, pki_module.Pki] = {}
+
+
+def session_pki(base: Path) -> pki_module.Pki:
+    """One CA + server certificate for the whole test session (openssl takes ~0.2 s)."""
+    if "pki" not in _PKI:
+        _PKI["pki"] = pki_module.generate(base / "sandbox-test-pki")
+    return _PKI["pki"]
+
+
+def start_api(
+    tmp_path: Path, faults: Faults, rbac: Path | None = None, *, tls: bool = True
+) -> Iterator[Api]:
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, Any] = {}
     node = FakeNode(pod_cidr="10.199.0.0/16")
-    auth = Authenticator.admin_only(TOKEN)
+    pki = session_pki(tmp_path.parent) if tls else None
+    auth = Authenticator.admin_only(TOKEN, tls=tls)
     if rbac is not None:
         auth = auth.with_file(rbac)
 
@@ -131,7 +150,9 @@ def start_api(tmp_path: Path, faults: Faults, rbac: Path | None = None) -> Itera
         await server.cluster.bootstrap()
         runner = web.AppRunner(make_app(server), handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(
+            runner, "127.0.0.1", 0, ssl_context=pki.server_context() if pki else None
+        )
         await site.start()
         holder.update(server=server, runner=runner, port=runner.addresses[0][1])
 
@@ -144,9 +165,11 @@ def start_api(tmp_path: Path, faults: Faults, rbac: Path | None = None) -> Itera
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     assert ready.wait(10)
-    url = f"http://127.0.0.1:{holder['port']}"
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url, TOKEN)
-    api = Api(url, kubeconfig, holder["server"], node, loop)
+    url = f"{'https' if pki else 'http'}://127.0.0.1:{holder['port']}"
+    kubeconfig = write_kubeconfig(
+        tmp_path / "kubeconfig", url, TOKEN, ca_pem=pki.ca_pem() if pki else None
+    )
+    api = Api(url, kubeconfig, holder["server"], node, loop, pki)
     try:
         yield api
     finally:
@@ -163,7 +186,12 @@ def start_api(tmp_path: Path, faults: Faults, rbac: Path | None = None) -> Itera
         loop.close()
 
 
-FAST = Faults(pod_start_delay=0.02, policy_delay=0.01)
+#: The API tests are about API semantics, not timing: every realistic delay stays on (so each
+#: test must wait for what it needs: the ServiceAccount, Ready, the policy), but shortened
+#: so a test file runs in seconds on a shared 2-core machine.
+FAST = Faults(
+    service_account_delay=(0.05, 0.2), pod_start_delay=(0.02, 0.1), policy_delay=(0.0, 0.05)
+)
 
 
 @pytest.fixture
@@ -177,3 +205,21 @@ def kubectl_env(api: Api) -> dict[str, str]:
     env["KUBECONFIG"] = str(api.kubeconfig)
     env["HOME"] = str(api.kubeconfig.parent)  # kubectl's discovery cache stays in tmp
     return env
+
+
+def wait_service_account(core: Any, namespace: str, timeout: float = 10.0) -> None:
+    """Wait for the namespace's ``default`` ServiceAccount, as a client must on a real
+    cluster before it creates pods there (until then: 403 error looking up service account)."""
+    import time
+
+    from kubernetes.client.rest import ApiException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            core.read_namespaced_service_account("default", namespace)
+            return
+        except ApiException as exc:
+            if exc.status != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)

@@ -14,6 +14,7 @@ from netpol_sandbox.admission import violations
 from tests.sandbox.conftest import FAST
 from tests.sandbox.conftest import Api
 from tests.sandbox.conftest import start_api
+from tests.sandbox.conftest import wait_service_account
 
 RESTRICTED_OK = {
     "apiVersion": "v1",
@@ -52,6 +53,7 @@ def restricted_ns(api: Api, name: str, level: str = "restricted") -> Any:
             )
         )
     )
+    wait_service_account(core, name)
     return core
 
 

@@ -13,6 +13,7 @@ from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 from tests.sandbox.conftest import Api
+from tests.sandbox.conftest import wait_service_account
 
 
 def wait_for(predicate: Any, what: str, attempts: int = 200) -> Any:
@@ -34,9 +35,11 @@ def pod_body(
 
 
 def make_ns(core: Any, name: str, labels: dict[str, str] | None = None) -> None:
+    """Create a namespace and wait for its default ServiceAccount (pods need it)."""
     core.create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
     )
+    wait_service_account(core, name)
 
 
 def body(exc: ApiException) -> dict[str, Any]:

@@ -1,0 +1,60 @@
+"""DNS probes: a name lookup with nslookup through the cluster DNS.
+
+Success is CONNECTED, "timed out"/"no servers could be reached" DROPPED,
+NXDOMAIN/"can't find" DNS_FAILURE, which for a DNS probe still means the server
+answered (port 53 was reachable): it counts as reached.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from harness.model import Outcome
+from harness.model import ProbeKind
+from harness.probes.spec import ProbeCall
+from harness.probes.spec import ProbeKindSpec
+from harness.probes.spec import wait_seconds
+
+_FUNCTIONS = r"""nph_dns(){ o=$(nslookup -timeout="$2" "$1" 2>&1);r=$?
+case $o in *Usage:*|*"invalid option"*|*"unrecognized option"*)o=$(nslookup "$1" 2>&1);r=$?;;esac
+printf '%s' "$o";return "$r";}
+"""
+_RUNNER = r"""nph_d(){ a=$(nph_now);o=$(nph_dns "$2" "$3");r=$?;nph_emit "$1";}
+"""
+
+
+def nslookup_argv(name: str, timeout: float) -> list[str]:
+    return ["nslookup", f"-timeout={wait_seconds(timeout)}", name]
+
+
+def command(index: int, call: ProbeCall) -> str:
+    """The line running DNS probe ``index`` in the background."""
+    wait = wait_seconds(call.connect_timeout)
+    return f"nph_d {index} {shlex.quote(call.address)} {wait} &"
+
+
+def classify(code: int, extra: str) -> tuple[Outcome, str]:
+    low = extra.lower()
+    if code == 0:
+        return Outcome.CONNECTED, "nslookup answered"
+    if "timed out" in low or "no servers could be reached" in low:
+        return Outcome.DROPPED, f"nslookup exit {code}: {extra.strip()}"
+    if "nxdomain" in low or "can't find" in low or "can't resolve" in low:
+        return Outcome.DNS_FAILURE, f"nslookup exit {code}: {extra.strip()}"
+    return Outcome.ERROR, f"nslookup exit {code}: {extra.strip()}"
+
+
+def rerun(address: str, port: int, connect_timeout: float) -> str:
+    return " ".join(shlex.quote(a) for a in nslookup_argv(address, connect_timeout))
+
+
+DNS = ProbeKindSpec(
+    ProbeKind.DNS,
+    "nslookup",
+    classify,
+    rerun,
+    reached=frozenset({Outcome.CONNECTED, Outcome.DNS_FAILURE}),
+    functions=_FUNCTIONS,
+    runner=_RUNNER,
+    command=command,
+)
