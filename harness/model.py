@@ -19,9 +19,9 @@ from dataclasses import field
 from typing import Any
 from typing import Literal
 
-Protocol = Literal["TCP", "UDP", "SCTP"]
+L4Protocol = Literal["TCP", "UDP", "SCTP"]
 #: Every protocol a port can be declared with (the Kubernetes ones).
-PROTOCOLS: tuple[Protocol, ...] = ("TCP", "UDP", "SCTP")
+PROTOCOLS: tuple[L4Protocol, ...] = ("TCP", "UDP", "SCTP")
 Expectation = Literal["allow", "deny"]
 Role = Literal["client", "server", "both"]
 
@@ -41,7 +41,7 @@ CREATED_ANNOTATION = "netpol-harness.dev/created"
 DNS_TARGET = "dns"
 #: The port and protocol a ``dns`` cell probes (a name lookup).
 DNS_PORT = 53
-DNS_PROTOCOL: Protocol = "UDP"
+DNS_PROTOCOL: L4Protocol = "UDP"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Port:
     """A port a server workload serves."""
 
     number: int
-    protocol: Protocol = "TCP"
+    protocol: L4Protocol = "TCP"
     name: str | None = None
 
 
@@ -112,7 +112,7 @@ class External:
     name: str
     address: str
     port: int
-    protocol: Protocol = "TCP"
+    protocol: L4Protocol = "TCP"
     source: Source | None = None
 
 
@@ -141,7 +141,7 @@ class Cell:
     source: str  # client workload name
     target: Target
     port: int
-    protocol: Protocol
+    protocol: L4Protocol
     expect: Expectation
     origin: Literal["default", "explicit"] = "explicit"
     where: Source | None = None
@@ -214,12 +214,12 @@ class ProbeKind(enum.StrEnum):
 #: The probe kind of each protocol with its own probe; every other protocol is probed
 #: over TCP (curl). Adding a protocol's probe is a row here (and its module in
 #: harness/probes/).
-PROTOCOL_KINDS: Mapping[Protocol, ProbeKind] = {"UDP": ProbeKind.UDP}
+PROTOCOL_KINDS: Mapping[L4Protocol, ProbeKind] = {"UDP": ProbeKind.UDP}
 #: The protocols a cell can probe (SCTP ports can be declared, not probed).
-PROBED_PROTOCOLS: frozenset[Protocol] = frozenset({"TCP", *PROTOCOL_KINDS})
+PROBED_PROTOCOLS: frozenset[L4Protocol] = frozenset({"TCP", *PROTOCOL_KINDS})
 
 
-def kind_for(target: TargetKind, protocol: Protocol, *, probe_server: bool = True) -> ProbeKind:
+def kind_for(target: TargetKind, protocol: L4Protocol, *, probe_server: bool = True) -> ProbeKind:
     """How a cell to a ``target`` over ``protocol`` is probed: THE probe-kind decision.
 
     The ``dns`` target is a name lookup; a protocol with its own probe (UDP) uses it;
@@ -259,7 +259,7 @@ class Probe:
     kind: ProbeKind
     source_pod: PodRef
     port: int
-    protocol: Protocol
+    protocol: L4Protocol
     host: str | None = None
     target_pod: PodRef | None = None
 
@@ -274,6 +274,9 @@ class Plan:
     services: tuple[Mapping[str, Any], ...]  # Service manifests for server workloads
     manifests: tuple[ManifestDoc, ...]  # the policies under test, namespaces mapped
     probes: tuple[Probe, ...]  # sorted by id
+    #: Probes run before any policy is applied, each expected to connect: every client
+    #: and every target of the scenario (pod, Service, external, DNS) at least once.
+    datapath: tuple[Probe, ...] = ()
 
     def pod_of(self, workload: str) -> PodRef:
         w = self.scenario.workload(workload)
@@ -328,3 +331,12 @@ class ScenarioResult:
     verdicts: tuple[Verdict, ...]
     setup_error: str = ""  # set when the scenario could not be set up at all
     seconds: float = 0.0
+
+    @classmethod
+    def setup_failed(cls, plan: Plan, message: str, seconds: float = 0.0) -> ScenarioResult:
+        """A scenario that could not be set up: every cell an ERROR naming the cause."""
+        verdicts = tuple(
+            Verdict(p, Status.ERROR, Outcome.ERROR, 0, 0.0, detail=f"setup failed: {message}")
+            for p in plan.probes
+        )
+        return cls(plan, verdicts, setup_error=message, seconds=seconds)

@@ -18,6 +18,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from harness.images import DEFAULT_IMAGES
@@ -36,6 +37,7 @@ from harness.model import Port
 from harness.model import Probe
 from harness.model import ProbeKind
 from harness.model import Scenario
+from harness.model import Target
 from harness.model import TargetKind
 from harness.model import Workload
 from harness.model import kind_for
@@ -114,11 +116,7 @@ def build(
     namespace_map = {
         ns.name: ns.name if ns.existing else f"{ns.name}-{run_id}" for ns in scenario.namespaces
     }
-    common = {
-        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
-        RUN_LABEL: run_id,
-        SCENARIO_LABEL: scenario.name,
-    }
+    common = run_labels(run_id, scenario.name)
     namespaces = tuple(
         {
             "apiVersion": "v1",
@@ -145,7 +143,9 @@ def build(
         for w in scenario.workloads
         if w.is_server and _service_ports(w)
     )
-    manifests = tuple(_map_manifest(doc, namespace_map) for doc in scenario.manifests)
+    manifests = tuple(
+        labelled(_map_manifest(doc, namespace_map), common) for doc in scenario.manifests
+    )
     plan = Plan(
         scenario=scenario,
         run_id=run_id,
@@ -156,17 +156,79 @@ def build(
         manifests=manifests,
         probes=(),
     )
-    probes = sorted((_probe(plan, cell) for cell in scenario.cells), key=lambda p: p.id)
-    return Plan(
-        scenario=scenario,
-        run_id=run_id,
-        namespace_map=namespace_map,
-        namespaces=namespaces,
-        pods=pods,
-        services=services,
-        manifests=manifests,
-        probes=tuple(probes),
-    )
+    probes = tuple(sorted((_probe(plan, cell) for cell in scenario.cells), key=lambda p: p.id))
+    planned = replace(plan, probes=probes)
+    return replace(planned, datapath=datapath_probes(planned))
+
+
+def datapath_probes(plan: Plan) -> tuple[Probe, ...]:
+    """What proves the data path before any policy: each must connect, or no verdict.
+
+    Every target the plan probes (a pod port, a Service port, an external address,
+    the cluster DNS) is probed once, from the first client (by probe id) with a cell
+    to it, and every client probes at least once (its first cell, else a TCP port of
+    another server). A target that does not answer now is broken infrastructure (not
+    served, not routed, no DNS): were it probed only after the policies, its silence
+    would pass as a deny.
+    """
+    chosen: dict[str, Probe] = {}
+    covered: set[str] = set()
+
+    def take(probe: Probe) -> None:
+        cell = replace(probe.cell, expect="allow")
+        key = f"datapath::{cell.key}"
+        chosen.setdefault(key, replace(probe, id=key, cell=cell))
+        covered.add(probe.cell.source)
+
+    first: dict[tuple[str, str, int, str], Probe] = {}
+    for probe in plan.probes:
+        target = probe.cell.target
+        first.setdefault((target.kind.value, target.name, probe.port, probe.protocol), probe)
+    for probe in first.values():
+        take(probe)
+    for w in plan.scenario.workloads:
+        if not w.is_client or w.name in covered:
+            continue
+        own = next((p for p in plan.probes if p.cell.source == w.name), None)
+        if own is not None:
+            take(own)
+            continue
+        server = next(
+            (
+                s
+                for s in plan.scenario.workloads
+                if s.is_server and s.name != w.name and any(p.protocol == "TCP" for p in s.ports)
+            ),
+            None,
+        )
+        if server is None:
+            continue
+        port = next(p.number for p in server.ports if p.protocol == "TCP")
+        cell = Cell(w.name, Target(TargetKind.POD, server.name), port, "TCP", "allow")
+        chosen[f"datapath::{cell.key}"] = Probe(
+            id=f"datapath::{cell.key}",
+            cell=cell,
+            kind=kind_for(TargetKind.POD, "TCP"),
+            source_pod=plan.pod_of(w.name),
+            port=port,
+            protocol="TCP",
+            target_pod=plan.pod_of(server.name),
+        )
+    return tuple(sorted(chosen.values(), key=lambda p: p.id))
+
+
+def run_labels(run_id: str, scenario: str) -> dict[str, str]:
+    """The labels on every object a run creates (cleanup finds them by these)."""
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_LABEL: run_id, SCENARIO_LABEL: scenario}
+
+
+def labelled(doc: ManifestDoc, common: Mapping[str, str]) -> ManifestDoc:
+    """A manifest carrying the run's labels (its own labels win), for cleanup by label."""
+    body = dict(doc.body)
+    meta = dict(body.get("metadata") or {})
+    meta["labels"] = {**common, **dict(meta.get("labels") or {})}
+    body["metadata"] = meta
+    return ManifestDoc(body, doc.source)
 
 
 # ---------------------------------------------------------------- pods

@@ -44,14 +44,14 @@ from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import Cell
 from harness.model import Expectation
+from harness.model import L4Protocol as Proto
 from harness.model import Outcome
 from harness.model import PodRef
 from harness.model import Probe
-from harness.model import ProbeKind
-from harness.model import Protocol as Proto
 from harness.model import Status
 from harness.model import Target
 from harness.model import TargetKind
+from harness.model import kind_for
 
 _LABEL = re.compile(r"^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -223,7 +223,7 @@ def _probe(
     source: PodRef, target: PodRef, port: int, protocol: Proto, expect: Expectation | None
 ) -> Probe:
     cell = Cell(source.name, Target(TargetKind.POD, target.name), port, protocol, expect or "allow")
-    kind = ProbeKind.UDP if protocol == "UDP" else ProbeKind.TCP
+    kind = kind_for(TargetKind.POD, protocol, probe_server=False)
     return Probe(f"check::{cell.key}", cell, kind, source, port, protocol, target_pod=target)
 
 

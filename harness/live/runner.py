@@ -41,21 +41,13 @@ from harness.live.api import ObjectRef
 from harness.live.api import RunnerApi
 from harness.live.enrich import explain
 from harness.live.enrich import guard_pod_health
-from harness.model import MANAGED_BY_LABEL
-from harness.model import MANAGED_BY_VALUE
-from harness.model import RUN_LABEL
-from harness.model import SCENARIO_LABEL
-from harness.model import Cell
 from harness.model import Observation
 from harness.model import Outcome
 from harness.model import Plan
 from harness.model import PodRef
 from harness.model import Probe
-from harness.model import ProbeKind
 from harness.model import ScenarioResult
 from harness.model import Status
-from harness.model import Target
-from harness.model import TargetKind
 from harness.model import Verdict
 from harness.probes import DEFAULT_SCRIPT_CONCURRENCY
 from harness.probes import ProbeCall
@@ -177,7 +169,7 @@ class Runner:
             self._prove_datapath(plan, ips)
             self._apply_policies(plan)
         except HarnessError as exc:
-            return self._setup_failed(plan, str(exc), start)
+            return ScenarioResult.setup_failed(plan, str(exc), self._clock() - start)
         verdicts = self._probe_all(plan, ips)
         verdicts = guard_pod_health(self.cluster, plan, verdicts, ready)
         if self.settings.explain:
@@ -199,20 +191,6 @@ class Runner:
         if self.settings.explain:
             verdicts = explain(self.cluster, plan, verdicts, ips)
         return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
-
-    def _setup_failed(self, plan: Plan, message: str, start: float) -> ScenarioResult:
-        verdicts = tuple(
-            Verdict(
-                probe=p,
-                status=Status.ERROR,
-                observed=Outcome.ERROR,
-                tries=0,
-                seconds=0.0,
-                detail=f"setup failed: {message}",
-            )
-            for p in plan.probes
-        )
-        return ScenarioResult(plan, verdicts, setup_error=message, seconds=self._clock() - start)
 
     def connect_timeout(self, plan: Plan) -> float:
         return self.settings.connect_timeout or plan.scenario.settings.connect_timeout
@@ -254,20 +232,9 @@ class Runner:
     def _wait_ready(self, plan: Plan) -> dict[str, str]:
         return _pod_ips(self._ready_pods(plan))
 
-    def _labelled(self, plan: Plan, body: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(body)
-        meta = dict(out.get("metadata") or {})
-        labels = dict(meta.get("labels") or {})
-        labels.setdefault(MANAGED_BY_LABEL, MANAGED_BY_VALUE)
-        labels.setdefault(RUN_LABEL, plan.run_id)
-        labels.setdefault(SCENARIO_LABEL, plan.scenario.name)
-        meta["labels"] = labels
-        out["metadata"] = meta
-        return out
-
     def _apply_policies(self, plan: Plan) -> None:
         for doc in plan.manifests:
-            body = self._labelled(plan, doc.body)
+            body = doc.body
             self.recorder.add(body)
             try:
                 self.cluster.create(body, run_id=plan.run_id)
@@ -276,51 +243,10 @@ class Runner:
 
     # ------------------------------------------------------------ data path
 
-    def _datapath_probes(self, plan: Plan) -> list[Probe]:
-        """One pod-IP probe per client: its first allow cell to a pod, else any server."""
-        scenario = plan.scenario
-        servers = [w for w in scenario.workloads if w.is_server]
-        chosen: list[Probe] = []
-        for w in scenario.workloads:
-            if not w.is_client:
-                continue
-            target_name = ""
-            port = 0
-            proto: Any = "TCP"
-            for p in plan.probes:
-                if (
-                    p.cell.source == w.name
-                    and p.cell.expect == "allow"
-                    and p.cell.target.kind in (TargetKind.POD, TargetKind.SERVICE)
-                ):
-                    target_name, port, proto = p.cell.target.name, p.port, p.protocol
-                    break
-            if not target_name:
-                for s in servers:
-                    tcp = [pt for pt in s.ports if pt.protocol == "TCP"]
-                    if s.name != w.name and tcp:
-                        target_name, port = s.name, tcp[0].number
-                        break
-            if not target_name:
-                continue
-            cell = Cell(w.name, Target(TargetKind.POD, target_name), port, proto, "allow")
-            chosen.append(
-                Probe(
-                    id=f"datapath::{cell.key}",
-                    cell=cell,
-                    kind=ProbeKind.UDP if proto == "UDP" else ProbeKind.HTTP,
-                    source_pod=plan.pod_of(w.name),
-                    port=port,
-                    protocol=proto,
-                    target_pod=plan.pod_of(target_name),
-                )
-            )
-        return chosen
-
     def _prove_datapath(self, plan: Plan, ips: Mapping[str, str]) -> None:
-        pending = self._datapath_probes(plan)
+        pending = list(plan.datapath)
         if not pending:
-            return  # no client/server pair to try (e.g. only DNS or external targets)
+            return  # nothing to probe (no client in the scenario)
         deadline = self._clock() + self.settings.datapath_timeout
         last: dict[str, Observation] = {}
         while pending:
@@ -333,13 +259,15 @@ class Runner:
                 break
             self._sleep(self.settings.round_interval)
         failures = "; ".join(
-            f"{p.source_pod} -> {p.cell.target.name}:{p.port}/{p.protocol} "
+            f"{p.source_pod} -> {p.cell.target.kind.value} {p.cell.key.split('->', 1)[1]} "
             f"({last[p.id].outcome}: {last[p.id].detail})"
             for p in pending[:5]
         )
+        more = f" (and {len(pending) - 5} more)" if len(pending) > 5 else ""
         raise ClusterError(
-            f"data path not working before any policy was applied: {failures} "
-            "(the CNI, the probe pods or the exec path are broken; no verdict possible)"
+            f"not answering before any policy was applied: {failures}{more} (no verdict "
+            "possible: the target is not served or not routed, or DNS, the CNI or the exec "
+            "path is broken)"
         )
 
     # ------------------------------------------------------------ probing

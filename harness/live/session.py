@@ -47,11 +47,9 @@ from harness.live.signals import interrupt_on_sigterm
 from harness.live.signals import shield_sigterm
 from harness.model import RUN_LABEL
 from harness.model import Cell
-from harness.model import Outcome
 from harness.model import Plan
 from harness.model import Scenario
 from harness.model import ScenarioResult
-from harness.model import Status
 from harness.model import Verdict
 from harness.options import NetpolOptions
 
@@ -172,7 +170,7 @@ class LiveSession:
                     runner = Runner(self.cluster, self.settings, recorder=recorder)
                     result = runner.run(plan)
             except HarnessError as exc:
-                result = _failed(plan, str(exc))
+                result = ScenarioResult.setup_failed(plan, str(exc))
             finally:
                 if not self.keep:
                     self._schedule_cleanup(plan.run_id, recorder, plan)
@@ -311,14 +309,6 @@ def _nothing() -> None:
 
 def _given(value: float | None, default: float | None) -> float | None:
     return value if value is not None else default
-
-
-def _failed(plan: Plan, message: str) -> ScenarioResult:
-    verdicts = tuple(
-        Verdict(p, Status.ERROR, Outcome.ERROR, 0, 0.0, detail=f"setup failed: {message}")
-        for p in plan.probes
-    )
-    return ScenarioResult(plan, verdicts, setup_error=message)
 
 
 def open_session(config: Any, options: NetpolOptions) -> LiveSession:

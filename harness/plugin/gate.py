@@ -7,7 +7,6 @@ and still writes the configured JUnit/JSON report, saying why no cell ran.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -152,18 +151,8 @@ def _write_setup_failure(options: NetpolOptions, message: str) -> None:
     """A run stopped before any cell still leaves its JUnit/JSON reports, saying why."""
     from harness import report
 
-    summary: report.ScenarioSummary = {
-        "version": report.SUMMARY_VERSION,
-        "scenario": "preflight",
-        "setup_error": message,
-        "cells": [],
-        "counts": {},
-    }
-    if options.junit:
-        report.atomic_write(options.junit, report.junit_from_summaries([summary]))
-    if options.report_json:
-        document = {"version": report.SUMMARY_VERSION, "scenarios": [summary]}
-        report.atomic_write(options.report_json, json.dumps(document, indent=2) + "\n")
+    summaries = [report.setup_summary("preflight", message)]
+    report.write_reports(summaries, junit=options.junit, report_json=options.report_json)
 
 
 _NO_PREFLIGHT = "(no cell was run; fix the cluster, or skip this check with --netpol-no-preflight)"

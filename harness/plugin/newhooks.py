@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
+
+from harness.report import ScenarioSummary
 
 
 @pytest.hookspec
 def pytest_netpol_write_reports(
-    config: pytest.Config, summaries: Sequence[Mapping[str, Any]]
+    config: pytest.Config, summaries: Sequence[ScenarioSummary]
 ) -> None:
     """Called once per run, on the controller, after the JUnit and JSON reports are written.
 

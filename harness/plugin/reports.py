@@ -70,13 +70,7 @@ class Reporter:
         merged = dict(self._summaries)
         for scenario, error in self._errors.items():
             if scenario not in merged:
-                merged[scenario] = {
-                    "version": report.SUMMARY_VERSION,
-                    "scenario": scenario,
-                    "setup_error": error,
-                    "cells": [],
-                    "counts": {},
-                }
+                merged[scenario] = report.setup_summary(scenario, error)
         return [merged[name] for name in sorted(merged)]
 
     @pytest.hookimpl(trylast=True)

@@ -23,10 +23,11 @@ from functools import cached_property
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.model import PROTOCOLS
+from harness.model import L4Protocol
 from harness.policy.explain import Decision
 from harness.policy.explain import RuleMatch
 from harness.policy.explain import SideVerdict
-from harness.policy.model import PROTOCOLS
 from harness.policy.model import Direction
 from harness.policy.model import IPAddress
 from harness.policy.model import IPBlock
@@ -36,7 +37,6 @@ from harness.policy.model import NetworkPolicy
 from harness.policy.model import Peer
 from harness.policy.model import Pod
 from harness.policy.model import PortRule
-from harness.policy.model import Protocol
 from harness.policy.model import Rule
 from harness.policy.model import flatten
 from harness.policy.model import implied_namespace
@@ -47,7 +47,7 @@ from harness.policy.model import parse_policy
 Endpoint = Pod | IPAddress
 
 
-def normalize_protocol(protocol: str) -> Protocol:
+def normalize_protocol(protocol: str) -> L4Protocol:
     value = protocol.upper()
     for proto in PROTOCOLS:
         if value == proto:
@@ -97,7 +97,7 @@ def _bits(mask: int) -> Iterator[int]:
 
 
 def port_matches(
-    rule: PortRule, number: int | None, protocol: Protocol, destination: Pod | None
+    rule: PortRule, number: int | None, protocol: L4Protocol, destination: Pod | None
 ) -> bool:
     """Does one NetworkPolicyPort entry match traffic to ``number``/``protocol``?
 
@@ -282,7 +282,7 @@ class ClusterModel:
         rule: Rule,
         other: Endpoint,
         number: int | None,
-        protocol: Protocol,
+        protocol: L4Protocol,
         destination: Pod | None,
     ) -> RuleMatch | None:
         port_at: int | None = None
@@ -311,7 +311,7 @@ class ClusterModel:
         subject: Endpoint,
         other: Endpoint,
         number: int | None,
-        protocol: Protocol,
+        protocol: L4Protocol,
     ) -> SideVerdict:
         if not isinstance(subject, Pod):
             return SideVerdict(direction, str(subject), False, False, (), True)
@@ -418,7 +418,7 @@ class ClusterModel:
 class _MatrixBuilder:
     """One matrix computation: caches of selector and port masks for one port."""
 
-    def __init__(self, cluster: ClusterModel, port: int | str, protocol: Protocol) -> None:
+    def __init__(self, cluster: ClusterModel, port: int | str, protocol: L4Protocol) -> None:
         self.cluster = cluster
         self.ix = cluster._index
         self.port = port

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.model import L4Protocol
 from harness.policy.model import Direction
-from harness.policy.model import Protocol
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Decision:
     source: str
     destination: str
     port: int | str  # as asked: a number or a port name
-    protocol: Protocol
+    protocol: L4Protocol
     resolved_port: int | None  # the port number on the destination (None: name not served)
     allowed: bool
     egress: SideVerdict  # the source's side

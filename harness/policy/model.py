@@ -19,10 +19,10 @@ from typing import Any
 from typing import Literal
 
 from harness.errors import ConfigError
+from harness.model import PROTOCOLS
+from harness.model import L4Protocol
 
-Protocol = Literal["TCP", "UDP", "SCTP"]
 Direction = Literal["ingress", "egress"]
-PROTOCOLS: tuple[Protocol, ...] = ("TCP", "UDP", "SCTP")
 #: Label the API server puts on every namespace (immutable, equal to the name).
 NAME_LABEL = "kubernetes.io/metadata.name"
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
@@ -139,7 +139,7 @@ class Peer:
 class PortRule:
     """A NetworkPolicyPort. ``port`` None = every port of ``protocol``."""
 
-    protocol: Protocol = "TCP"  # the API default
+    protocol: L4Protocol = "TCP"  # the API default
     port: int | str | None = None
     end_port: int | None = None
 
@@ -193,7 +193,7 @@ class NetworkPolicy:
 @dataclass(frozen=True)
 class ContainerPort:
     number: int
-    protocol: Protocol = "TCP"
+    protocol: L4Protocol = "TCP"
     name: str | None = None
 
 
@@ -219,7 +219,7 @@ class Pod:
     def addresses(self) -> tuple[IPAddress, ...]:
         return tuple(ipaddress.ip_address(ip) for ip in self.ips)
 
-    def named_port(self, name: str, protocol: Protocol) -> int | None:
+    def named_port(self, name: str, protocol: L4Protocol) -> int | None:
         """The number of the container port called ``name`` with ``protocol``, if any."""
         for cp in self.ports:
             if cp.name == name and cp.protocol == protocol:
@@ -268,7 +268,7 @@ def _mapping(raw: Any, where: str, field: str) -> Mapping[str, Any]:
     return raw
 
 
-def _protocol(raw: Any, where: str, field: str) -> Protocol:
+def _protocol(raw: Any, where: str, field: str) -> L4Protocol:
     if raw is None:
         return "TCP"
     value = str(raw).upper()

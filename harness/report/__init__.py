@@ -6,7 +6,8 @@ Everything is built from one :class:`ScenarioSummary` per scenario
 - :mod:`harness.report.junit`: :func:`junit_from_summaries`, ONE JUnit XML file;
 - :mod:`harness.report.tables`: :func:`truth_tables` and :func:`counts_line`;
 - :func:`summary_document`: the JSON summary file's text;
-- :mod:`harness.report.files`: :func:`atomic_write` (all of a file or nothing).
+- :mod:`harness.report.files`: :func:`write_reports` (JUnit + JSON, as configured) and
+  :func:`atomic_write` (all of a file or nothing).
 
 How a run's reports are made (:class:`harness.plugin.reports.Reporter`): each
 process that ran scenarios (the only process, or each pytest-xdist worker)
@@ -23,6 +24,7 @@ No secrets are ever part of a result (commands, addresses, pod names only).
 from __future__ import annotations
 
 from harness.report.files import atomic_write
+from harness.report.files import write_reports
 from harness.report.junit import CELL_PROPERTIES
 from harness.report.junit import junit_from_summaries
 from harness.report.summary import SUMMARY_VERSION
@@ -52,4 +54,5 @@ __all__ = [
     "summarize_cell",
     "summary_document",
     "truth_tables",
+    "write_reports",
 ]

@@ -22,8 +22,8 @@ from harness.model import DNS_TARGET
 from harness.model import PROBED_PROTOCOLS
 from harness.model import Cell
 from harness.model import External
+from harness.model import L4Protocol
 from harness.model import Port
-from harness.model import Protocol
 from harness.model import Source
 from harness.model import Target
 from harness.model import TargetKind
@@ -214,7 +214,7 @@ class Cells(ScenarioChecker):
         port_given = entry.port is not None and entry.port != "*"
         cells: dict[str, Cell] = {}
 
-        def add(source: str, target: Target, port: int, protocol: Protocol) -> None:
+        def add(source: str, target: Target, port: int, protocol: L4Protocol) -> None:
             cell = Cell(source, target, port, protocol, cast(Any, entry.expect), "explicit", where)
             cells[cell.key] = cell
 

@@ -18,8 +18,8 @@ from typing import cast
 from harness.errors import ScenarioError
 from harness.model import MANAGED_BY_LABEL
 from harness.model import PROTOCOLS
+from harness.model import L4Protocol
 from harness.model import Port
-from harness.model import Protocol
 from harness.model import Source
 from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
@@ -229,12 +229,12 @@ class ScenarioChecker(Checker):
             )
         return value
 
-    def protocol(self, value: Any, line: int, what: str) -> Protocol:
+    def protocol(self, value: Any, line: int, what: str) -> L4Protocol:
         if value not in PROTOCOLS:
             upper = str(value).upper()
             fix = f"write {upper!r} (upper case)" if upper in PROTOCOLS else "use TCP, UDP or SCTP"
             raise self.fail(line, f"{what} {value!r} is not a protocol", fix)
-        return cast(Protocol, value)
+        return cast(L4Protocol, value)
 
     def port_number(self, value: Any, line: int, what: str) -> int:
         if not is_int(value):
@@ -276,7 +276,7 @@ class ScenarioChecker(Checker):
             name: str | None = None
             if is_int(item):
                 number = self.port_number(item, line, f"{what}: port")
-                protocol: Protocol = "TCP"
+                protocol: L4Protocol = "TCP"
             elif isinstance(item, str):
                 m = _SHORT_PORT.match(item.strip())
                 if not m:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from harness import plan as planning
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
 from harness.model import Cell
 from harness.model import Expectation
+from harness.model import L4Protocol
 from harness.model import ManifestDoc
 from harness.model import Namespace
 from harness.model import Plan
@@ -16,7 +19,6 @@ from harness.model import PodRef
 from harness.model import Port
 from harness.model import Probe
 from harness.model import ProbeKind
-from harness.model import Protocol
 from harness.model import Scenario
 from harness.model import Settings
 from harness.model import Source
@@ -33,7 +35,7 @@ def make_probe(
     expect: Expectation,
     *,
     ns: str = "ns-r1",
-    protocol: Protocol = "TCP",
+    protocol: L4Protocol = "TCP",
     kind: ProbeKind = ProbeKind.HTTP,
     target_kind: TargetKind = TargetKind.POD,
     host: str | None = None,
@@ -126,10 +128,13 @@ def make_plan(
         for n in sorted(servers)
     )
     manifests = tuple(
-        ManifestDoc(body=p, source=Source(f"/x/{name}.yaml", i + 1))
+        planning.labelled(
+            ManifestDoc(body=p, source=Source(f"/x/{name}.yaml", i + 1)),
+            planning.run_labels(run_id, name),
+        )
         for i, p in enumerate(policies or [])
     )
-    return Plan(
+    plan = Plan(
         scenario=scenario,
         run_id=run_id,
         namespace_map={"ns": ns},
@@ -139,3 +144,4 @@ def make_plan(
         manifests=manifests,
         probes=probes,
     )
+    return replace(plan, datapath=planning.datapath_probes(plan))

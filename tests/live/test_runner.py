@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from harness import plan as planning
 from harness.errors import ExecError
 from harness.errors import PodNotReady
 from harness.live.runner import Recorder
 from harness.live.runner import Runner
 from harness.live.runner import RunSettings
 from harness.model import Outcome
+from harness.model import Plan
 from harness.model import Settings
 from harness.model import Status
 from tests.live.factory import make_plan
@@ -238,7 +241,8 @@ def test_datapath_broken_is_a_setup_error_before_policies() -> None:
     clock = FakeClock()
     plan = make_plan(CELLS, policies=[POLICY])
     result = _runner(cluster, clock, datapath_timeout=3.0).run(plan)
-    assert "data path not working" in result.setup_error
+    assert "not answering before any policy was applied" in result.setup_error
+    assert "ns-r1/web -> pod api:80/TCP (dropped" in result.setup_error
     assert not cluster.policies_applied
     assert all(v.status is Status.ERROR for v in result.verdicts)
     assert len(result.verdicts) == len(plan.probes)
@@ -276,7 +280,7 @@ def test_every_verdict_gets_an_explanation() -> None:
     assert "policy engine (live objects) allows it" in allow.explanation, allow.explanation
 
 
-def test_client_only_scenario_skips_the_datapath_proof() -> None:
+def _only_dns_plan() -> Plan:
     from harness.model import Cell
     from harness.model import Probe
     from harness.model import ProbeKind
@@ -294,15 +298,30 @@ def test_client_only_scenario_skips_the_datapath_proof() -> None:
         protocol="UDP",
         host="kube-dns.kube-system.svc.cluster.local",
     )
-    scenario = plan.scenario.__class__(
-        **{**plan.scenario.__dict__, "workloads": (plan.scenario.workloads[1],)}
-    )
-    only_dns = plan.__class__(**{**plan.__dict__, "scenario": scenario, "probes": (dns_probe,)})
+    scenario = replace(plan.scenario, workloads=(plan.scenario.workloads[1],))
+    only_dns = replace(plan, scenario=scenario, probes=(dns_probe,))
+    return replace(only_dns, datapath=planning.datapath_probes(only_dns))
+
+
+def test_a_dns_only_scenario_proves_dns_before_the_policies() -> None:
+    plan = _only_dns_plan()
+    assert [p.id for p in plan.datapath] == ["datapath::web->dns:53/UDP"]
     cluster = FakeCluster()
-    result = _runner(cluster, FakeClock(), confirm="none").run(only_dns)
+    result = _runner(cluster, FakeClock(), confirm="none").run(plan)
     assert result.setup_error == ""
-    assert len(cluster.execs) == 1  # the DNS probe itself; no data-path exec
+    assert len(cluster.execs) == 2  # the DNS lookup before the (no) policies, then its cell
     assert result.verdicts[0].status is Status.PASS
+
+
+def test_a_target_silent_before_the_policies_is_an_error_never_a_deny() -> None:
+    plan = _only_dns_plan()
+    deny = replace(plan.probes[0], cell=replace(plan.probes[0].cell, expect="deny"))
+    plan = replace(plan, probes=(deny,), datapath=planning.datapath_probes(plan))
+    cluster = FakeCluster(datapath=lambda p, r: DROPPED)  # DNS does not answer at all
+    result = _runner(cluster, FakeClock(), datapath_timeout=2.0).run(plan)
+    assert "ns-r1/web -> dns dns:53/UDP (dropped" in result.setup_error
+    assert not cluster.policies_applied
+    assert [v.status for v in result.verdicts] == [Status.ERROR]  # not a pass of the deny
 
 
 def test_big_batches_are_split_to_fit_the_exec_url() -> None:
