@@ -49,63 +49,20 @@ from harness.errors import ClusterError
 from harness.errors import ConfigError
 from harness.errors import Conflict
 from harness.errors import ExecError
-from harness.errors import Forbidden
-from harness.errors import Invalid
 from harness.errors import NotFound
-from harness.errors import PodNotReady
+from harness.live import waits
 from harness.live.api import ObjectRef
-from harness.live.pods import FATAL_WAITING
-from harness.live.pods import describe_pod
-from harness.live.pods import fatal_reasons
-from harness.live.pods import is_ready
-from harness.live.pods import unready_containers
+from harness.live.apistatus import KINDS
+from harness.live.apistatus import Kind
+from harness.live.apistatus import error_from_status
+from harness.live.apistatus import exit_code_from_status
+from harness.live.apistatus import scrub
+from harness.live.apistatus import status_message
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Kind:
-    """Where a kind lives in the API."""
-
-    api_version: str
-    kind: str
-    plural: str
-    namespaced: bool
-
-    def collection(self, namespace: str | None) -> str:
-        base = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        if self.namespaced:
-            if not namespace:
-                raise ConfigError(f"{self.kind} needs metadata.namespace")
-            return f"{base}/namespaces/{quote(namespace, safe='')}/{self.plural}"
-        return f"{base}/{self.plural}"
-
-
-_KINDS: dict[tuple[str, str], Kind] = {
-    (k.api_version, k.kind): k
-    for k in (
-        Kind("v1", "Namespace", "namespaces", False),
-        Kind("v1", "Pod", "pods", True),
-        Kind("v1", "Service", "services", True),
-        Kind("v1", "ConfigMap", "configmaps", True),
-        Kind("v1", "Secret", "secrets", True),
-        Kind("v1", "ServiceAccount", "serviceaccounts", True),
-        Kind("v1", "Endpoints", "endpoints", True),
-        Kind("v1", "Event", "events", True),
-        Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
-        Kind("rbac.authorization.k8s.io/v1", "Role", "roles", True),
-        Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
-        Kind("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False),
-        Kind("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False),
-        Kind("apps/v1", "Deployment", "deployments", True),
-        Kind("apps/v1", "DaemonSet", "daemonsets", True),
-        Kind("apps/v1", "StatefulSet", "statefulsets", True),
-        Kind("apps/v1", "ReplicaSet", "replicasets", True),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -118,59 +75,6 @@ class ExecResult:
 # ------------------------------------------------------------------ errors
 
 
-def _status_message(body: Any) -> str:
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str) and body:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return body.strip()[:500]
-        if isinstance(data, dict) and data.get("message"):
-            return str(data["message"])
-        return body.strip()[:500]
-    return ""
-
-
-def _retry_after(headers: Any) -> float | None:
-    if not headers:
-        return None
-    try:
-        value = headers.get("Retry-After")
-    except AttributeError:
-        return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def error_from_status(
-    status: int, message: str, *, what: str, headers: Any = None, reason: str = ""
-) -> ClusterError:
-    """The harness error for an HTTP status (0 = transport)."""
-    text = f"{what}: {message}" if message else f"{what}: HTTP {status} {reason}".rstrip()
-    if status == 404:
-        return NotFound(text, status=404, reason=reason)
-    if status == 409:
-        return Conflict(text, status=409, reason=reason)
-    if status == 422:
-        return Invalid(text, status=422, reason=reason)
-    if status == 403:
-        return Forbidden(text, status=403, reason=reason)
-    if status == 429:
-        return ClusterError(
-            text, status=429, reason=reason, retryable=True, retry_after=_retry_after(headers)
-        )
-    if status >= 500 or status == 0:
-        return ClusterError(
-            text, status=status, reason=reason, retryable=True, retry_after=_retry_after(headers)
-        )
-    return ClusterError(text, status=status, reason=reason)
-
-
 def translate(exc: BaseException, what: str) -> ClusterError:
     """Wrap a kubernetes/urllib3/socket exception into a harness error."""
     if isinstance(exc, ClusterError):
@@ -179,7 +83,7 @@ def translate(exc: BaseException, what: str) -> ClusterError:
         status = int(exc.status or 0)
         return error_from_status(
             status,
-            _status_message(exc.body) or str(exc.reason or ""),
+            status_message(exc.body) or str(exc.reason or ""),
             what=what,
             headers=exc.headers,
             reason=str(exc.reason or ""),
@@ -256,7 +160,7 @@ class Cluster:
         except k8s_config.ConfigException as exc:
             where = path or default
             raise ConfigError(
-                f"cannot load Kubernetes configuration ({where}): {_scrub(str(exc))} "
+                f"cannot load Kubernetes configuration ({where}): {scrub(str(exc))} "
                 "(fix: pass --netpol-kubeconfig PATH and/or --netpol-context NAME, "
                 "or set KUBECONFIG)"
             ) from None
@@ -278,7 +182,7 @@ class Cluster:
             # The client expects mappings where the file has lists or scalars.
             raise ConfigError(
                 f"{path or default}: not a kubeconfig ({type(exc).__name__}: "
-                f"{_scrub(str(exc))}) (fix: pass the kubeconfig file kind/kubectl wrote)"
+                f"{scrub(str(exc))}) (fix: pass the kubeconfig file kind/kubectl wrote)"
             ) from None
         host = str(cfg.host or "")
         if re.match(r"^https?://(127\.|localhost|\[::1\])", host):
@@ -365,7 +269,7 @@ class Cluster:
         if status >= 400:
             raise error_from_status(
                 status,
-                _status_message(raw),
+                status_message(raw),
                 what=what,
                 headers=resp.headers,
                 reason=str(resp.reason or ""),
@@ -384,7 +288,7 @@ class Cluster:
     # ------------------------------------------------------- kinds
 
     def kind_of(self, api_version: str, kind: str) -> Kind:
-        known = _KINDS.get((api_version, kind)) or self._discovered.get((api_version, kind))
+        known = KINDS.get((api_version, kind)) or self._discovered.get((api_version, kind))
         if known is not None:
             return known
         with self._discovery_lock:
@@ -573,66 +477,27 @@ class Cluster:
             return []
         return raw.decode("utf-8", "replace").splitlines()[-tail:]
 
+    # ------------------------------------------------------- exec
+
     def wait_pods_ready(
         self,
         pods: Sequence[tuple[str, str]],
         timeout: float = 120.0,
         interval: float = 0.5,
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        """Wait until every (namespace, name) pod is Ready; return the pods.
+        """Wait until every (namespace, name) pod is Ready (:mod:`harness.live.waits`)."""
+        return waits.wait_pods_ready(self, pods, timeout, interval)
 
-        Raises PodNotReady naming each pod that is not Ready with its phase,
-        conditions, container waiting reasons and Events. Fails early on waiting
-        reasons that never heal (InvalidImageName, CreateContainerConfigError).
-        """
-        by_ns: dict[str, set[str]] = {}
-        for ns, name in pods:
-            by_ns.setdefault(ns, set()).add(name)
-        latest: dict[tuple[str, str], dict[str, Any]] = {}
-
-        def poll() -> bool:
-            for ns, names in by_ns.items():
-                for pod in self.list_pods(ns):
-                    name = (pod.get("metadata") or {}).get("name")
-                    if name in names:
-                        latest[(ns, str(name))] = pod
-            pending = [key for key in pods if not is_ready(latest.get(key))]
-            for key in pending:
-                current = latest.get(key)
-                if current is not None and (
-                    fatal_reasons(current) or (current.get("status") or {}).get("phase") == "Failed"
-                ):
-                    raise self._not_ready([key], latest, "will not start")
-            return not pending
-
-        try:
-            tenacity.Retrying(
-                retry=tenacity.retry_if_result(lambda ok: not ok),
-                stop=tenacity.stop_after_delay(timeout),
-                wait=tenacity.wait_fixed(interval),
-            )(poll)
-        except tenacity.RetryError:
-            pending = [key for key in pods if not is_ready(latest.get(key))]
-            raise self._not_ready(pending, latest, f"not Ready after {timeout:g}s") from None
-        return {key: latest[key] for key in pods}
-
-    def _not_ready(
+    def wait_ephemeral_running(
         self,
-        keys: Sequence[tuple[str, str]],
-        latest: Mapping[tuple[str, str], Mapping[str, Any]],
-        why: str,
-    ) -> PodNotReady:
-        parts = []
-        for ns, name in keys[:5]:
-            pod = latest.get((ns, name))
-            logs: dict[str, list[str]] = {}
-            for container in unready_containers(pod):
-                logs[container] = self.pod_logs(ns, name, container)
-            parts.append(describe_pod(ns, name, pod, self.pod_events(ns, name), logs))
-        more = f" (and {len(keys) - 5} more)" if len(keys) > 5 else ""
-        return PodNotReady(f"pods {why}{more}:\n" + "\n".join(parts))
-
-    # ------------------------------------------------------- exec
+        namespace: str,
+        pod: str,
+        container: str,
+        timeout: float = 120.0,
+        interval: float = 0.5,
+    ) -> dict[str, Any]:
+        """Wait until the pod's ephemeral ``container`` runs (:mod:`harness.live.waits`)."""
+        return waits.wait_ephemeral_running(self, namespace, pod, container, timeout, interval)
 
     def exec(
         self,
@@ -717,10 +582,10 @@ class Cluster:
         except ApiException as exc:
             raise translate(exc, what) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ClusterError(f"{what}: {type(exc).__name__}: {_scrub(str(exc))}") from None
+            raise ClusterError(f"{what}: {type(exc).__name__}: {scrub(str(exc))}") from None
         status = int(resp.status)
         if status >= 400:
-            raise error_from_status(status, _status_message(raw), what=what)
+            raise error_from_status(status, status_message(raw), what=what)
         try:
             doc = json.loads(raw or b"{}")
         except ValueError:
@@ -780,43 +645,6 @@ class Cluster:
 
     # ------------------------------------------------------- ephemeral containers (in place)
 
-    def wait_ephemeral_running(
-        self,
-        namespace: str,
-        pod: str,
-        container: str,
-        timeout: float = 120.0,
-        interval: float = 0.5,
-    ) -> dict[str, Any]:
-        """Wait until the pod's ephemeral ``container`` runs; returns the pod.
-
-        Raises PodNotReady when it terminated, waits on a reason that never heals,
-        or is not running within ``timeout``.
-        """
-        deadline = time.monotonic() + timeout
-        state: dict[str, Any] = {}
-        while True:
-            current = self.get("v1", "Pod", pod, namespace)
-            statuses = (current.get("status") or {}).get("ephemeralContainerStatuses") or []
-            status = next((s for s in statuses if s.get("name") == container), None)
-            state = (status or {}).get("state") or {}
-            if "running" in state:
-                return current
-            if "terminated" in state:
-                term = state["terminated"] or {}
-                raise PodNotReady(
-                    f"ephemeral container {container} in {namespace}/{pod} terminated "
-                    f"({term.get('reason', '')} exit {term.get('exitCode', '?')})"
-                )
-            reason = ((state.get("waiting") or {}).get("reason")) or ""
-            if reason in FATAL_WAITING or time.monotonic() >= deadline:
-                why = f"waiting: {reason}" if reason else "no status yet"
-                raise PodNotReady(
-                    f"ephemeral container {container} in {namespace}/{pod} is not running "
-                    f"after {timeout:g}s ({why})"
-                )
-            time.sleep(interval)
-
     # ------------------------------------------------------- cleanup
 
     def delete_namespaces(
@@ -855,12 +683,6 @@ class Cluster:
 # ------------------------------------------------------------------ helpers
 
 
-def _scrub(text: str) -> str:
-    """Remove anything that looks like a credential from an error text."""
-    text = re.sub(r"(?i)(token|password|client-key-data|bearer)\S*\s*[:=]?\s*\S+", r"\1 ***", text)
-    return text[:300]
-
-
 def _handshake_error(exc: ApiException, what: str) -> ExecError:
     reason = str(exc.reason or "")
     status = int(exc.status or 0)
@@ -869,38 +691,9 @@ def _handshake_error(exc: ApiException, what: str) -> ExecError:
         status = int(m.group(1))
     body = ""
     if "-+-+-" in reason:
-        body = _status_message(reason.split("-+-+-")[-1].strip())
+        body = status_message(reason.split("-+-+-")[-1].strip())
     message = body or reason.split("-+-+-")[0].strip() or "websocket handshake failed"
     retryable = status == 0 or status == 429 or status >= 500
     return ExecError(
         f"{what}: handshake failed (HTTP {status}): {message}", status=status, retryable=retryable
-    )
-
-
-def exit_code_from_status(status: Any, what: str = "exec") -> int:
-    """The exit code from the exec status channel (channel 3) text."""
-    if not status:
-        raise ExecError(f"{what}: lost exit status (no status channel message)", retryable=True)
-    try:
-        data = json.loads(status) if isinstance(status, str) else status
-    except ValueError:
-        raise ExecError(
-            f"{what}: lost exit status (unreadable: {str(status)[:100]})", retryable=True
-        ) from None
-    if not isinstance(data, dict):
-        raise ExecError(
-            f"{what}: lost exit status (unexpected {type(data).__name__})", retryable=True
-        )
-    if data.get("status") == "Success":
-        return 0
-    if data.get("reason") == "NonZeroExitCode":
-        for cause in (data.get("details") or {}).get("causes") or []:
-            if cause.get("reason") == "ExitCode":
-                try:
-                    return int(cause.get("message"))
-                except (TypeError, ValueError):
-                    break
-    raise ExecError(
-        f"{what}: exec failed: {data.get('message') or data.get('reason') or data}",
-        retryable=True,
     )

@@ -18,9 +18,9 @@ from harness.errors import Invalid
 from harness.errors import NotFound
 from harness.errors import PodNotReady
 from harness.live.api import ObjectRef
+from harness.live.apistatus import error_from_status
+from harness.live.apistatus import exit_code_from_status
 from harness.live.cluster import Cluster
-from harness.live.cluster import error_from_status
-from harness.live.cluster import exit_code_from_status
 from harness.live.pods import describe_pod
 from harness.live.pods import is_ready
 from tests.live.fakeapi import State
