@@ -316,16 +316,7 @@ def _pod(
             }
         containers.append(server)
     if w.is_client:
-        containers.append(
-            {
-                "name": "client",
-                "image": images.client,
-                "imagePullPolicy": "IfNotPresent",
-                "command": list(CLIENT_COMMAND),
-                "securityContext": _security_context(),
-                "resources": copy.deepcopy(_RESOURCES),
-            }
-        )
+        containers.append(_client_container(images))
     pod_security: dict[str, Any] = {
         "runAsNonRoot": True,
         "runAsUser": PROBE_UID,
@@ -353,6 +344,18 @@ def _pod(
             "labels": {**w.labels, **common, WORKLOAD_LABEL: w.name},
         },
         "spec": spec,
+    }
+
+
+def _client_container(images: Images) -> dict[str, Any]:
+    """The probe client container (curl image, restricted), in probe pods and fallbacks."""
+    return {
+        "name": "client",
+        "image": images.client,
+        "imagePullPolicy": "IfNotPresent",
+        "command": list(CLIENT_COMMAND),
+        "securityContext": _security_context(),
+        "resources": copy.deepcopy(_RESOURCES),
     }
 
 
@@ -607,15 +610,6 @@ def fallback_pod(
                 "runAsGroup": PROBE_UID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "containers": [
-                {
-                    "name": "client",
-                    "image": images.client,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": list(CLIENT_COMMAND),
-                    "securityContext": _security_context(),
-                    "resources": copy.deepcopy(_RESOURCES),
-                }
-            ],
+            "containers": [_client_container(images)],
         },
     }

@@ -377,13 +377,18 @@ def _rule(raw: Any, where: str, field: str, peer_key: str) -> Rule:
     return Rule(peers, ports)
 
 
-def parse_policy(obj: Mapping[str, Any]) -> NetworkPolicy:
-    where = _where(obj)
+def _identity(obj: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any], str, str]:
+    """An object's metadata, name and namespace ("default" when not given)."""
     meta = _mapping(obj.get("metadata"), where, "metadata")
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}: metadata.name is missing")
-    namespace = str(meta.get("namespace") or "default")
+    return meta, name, str(meta.get("namespace") or "default")
+
+
+def parse_policy(obj: Mapping[str, Any]) -> NetworkPolicy:
+    where = _where(obj)
+    _, name, namespace = _identity(obj, where)
     spec = _mapping(obj.get("spec"), where, "spec")
     ingress = tuple(
         _rule(r, where, f"spec.ingress[{i}]", "from")
@@ -434,11 +439,7 @@ def implied_namespace(name: str) -> Namespace:
 
 def parse_pod(obj: Mapping[str, Any]) -> Pod:
     where = _where(obj)
-    meta = _mapping(obj.get("metadata"), where, "metadata")
-    name = meta.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: metadata.name is missing")
-    namespace = str(meta.get("namespace") or "default")
+    meta, name, namespace = _identity(obj, where)
     labels = _labels(meta.get("labels"), where, "metadata.labels")
     status = _mapping(obj.get("status"), where, "status")
     ips: list[str] = []
