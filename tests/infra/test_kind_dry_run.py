@@ -31,7 +31,7 @@ LOGGER = '#!/bin/sh\necho "$(basename "$0") $*" >> "$FAKE_LOG"\nexit 99\n'
 
 def _pin(key: str) -> str:
     (value,) = re.findall(rf'(?m)^{key}="([^"]*)"$', PIN.read_text())
-    return value
+    return str(value)
 
 
 def _dry_run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

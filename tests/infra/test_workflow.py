@@ -24,7 +24,7 @@ def _workflow() -> dict[str, Any]:
     return doc
 
 
-def _triggers(doc: dict[str, Any]) -> dict[str, Any]:
+def _triggers(doc: dict[Any, Any]) -> dict[str, Any]:
     # YAML 1.1 reads a bare `on` key as the boolean True.
     triggers = doc.get("on", doc.get(True))
     assert isinstance(triggers, dict)
