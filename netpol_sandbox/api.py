@@ -131,16 +131,18 @@ def _resource_list(group: str, version: str) -> dict[str, Any]:
                 "log": ["get"],
                 "exec": ["create", "get"],
                 "ephemeralcontainers": ["get", "patch", "update"],
+                "scale": ["get", "patch", "update"],
             }.get(sub, ["get"])
-            resources.append(
-                {
-                    "name": f"{kind.resource}/{sub}",
-                    "singularName": "",
-                    "namespaced": kind.namespaced,
-                    "kind": "PodExecOptions" if sub == "exec" else kind.kind,
-                    "verbs": verbs,
-                }
-            )
+            entry: dict[str, Any] = {
+                "name": f"{kind.resource}/{sub}",
+                "singularName": "",
+                "namespaced": kind.namespaced,
+                "kind": "PodExecOptions" if sub == "exec" else kind.kind,
+                "verbs": verbs,
+            }
+            if sub == "scale":
+                entry.update(kind="Scale", group="autoscaling", version="v1")
+            resources.append(entry)
     if group == "authorization.k8s.io":
         resources.append(
             {
@@ -363,6 +365,8 @@ class Resources:
         if target.subresource == "log":
             self.store.get(target.kind, target.namespace, target.name)
             return web.Response(text="", content_type="text/plain")
+        if target.subresource == "scale":
+            return await self._scale(request, target)
         if target.subresource and target.subresource not in (
             "status",
             "ephemeralcontainers",
@@ -396,6 +400,45 @@ class Resources:
         if method == "DELETE":
             return await self._delete(request, target)
         raise ApiError.method_not_allowed()
+
+    async def _scale(self, request: web.Request, target: Target) -> web.Response:
+        """GET/PUT/PATCH ``.../scale`` (autoscaling/v1 Scale) of a Deployment/ReplicaSet."""
+        from netpol_sandbox import patch as patching
+        from netpol_sandbox.apps import scale_of
+
+        obj = self.store.get(target.kind, target.namespace, target.name)
+        if request.method == "GET":
+            return web.json_response(scale_of(obj))
+        body = await _body(request)
+        if request.method == "PATCH":
+            content_type = request.headers.get("Content-Type", "")
+            if "json-patch" in content_type:
+                body = patching.json_patch(scale_of(obj), body)
+            else:
+                body = patching.strategic_merge_patch(scale_of(obj), body)
+        elif request.method != "PUT":
+            raise ApiError.method_not_allowed()
+        replicas = (
+            ((body or {}).get("spec") or {}).get("replicas") if isinstance(body, dict) else None
+        )
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise ApiError.invalid(
+                "Scale",
+                target.name,
+                [
+                    (
+                        "FieldValueInvalid",
+                        "spec.replicas",
+                        f"Invalid value: {json.dumps(replicas)}: must be greater than or equal "
+                        "to 0",
+                    )
+                ],
+                "autoscaling",
+            )
+        updated = dict(obj)
+        updated["spec"] = {**(obj.get("spec") or {}), "replicas": replicas}
+        stored = self.store.replace(target.kind, target.namespace, target.name, updated)
+        return web.json_response(scale_of(stored))
 
     def _respond(
         self, request: web.Request, kind: Kind, obj: Obj, status: int = 200

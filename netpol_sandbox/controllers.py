@@ -19,6 +19,7 @@ from typing import Any
 from typing import Protocol
 
 from netpol_sandbox.apierror import ApiError
+from netpol_sandbox.apps import AppsControllers
 from netpol_sandbox.defaults import qos_class
 from netpol_sandbox.enforce import PROGRAMMED_ON
 from netpol_sandbox.faults import Faults
@@ -135,6 +136,11 @@ class Controllers:
         self._policy_snapshots: dict[int, list[Obj]] = {0: []}
         self._pod_gen: dict[PodKey, int] = {}
         self._lagging: set[asyncio.Task[None]] = set()
+        self.apps = (
+            AppsControllers(store, self._spawn, self.record_object_event)
+            if faults.deployment_controller
+            else None
+        )
 
     # -- wiring ------------------------------------------------------------------------
     def start(self) -> None:
@@ -167,6 +173,8 @@ class Controllers:
         meta = event.obj["metadata"]
         if resource == "networkpolicies":
             self._policy_changed()
+        if self.apps is not None:
+            self.apps.handle(event)
         if resource == "pods":
             key = (meta["namespace"], meta["name"])
             annotations = meta.get("annotations") or {}
@@ -517,6 +525,36 @@ class Controllers:
         self.record_event(key, uid, "Normal", "BackOff", backoff)
         self.record_event(key, uid, "Warning", "Failed", "Error: ImagePullBackOff")
 
+    def record_object_event(
+        self, namespace: str, name: str, obj: Obj, type_: str, reason: str, message: str
+    ) -> None:
+        """An Event about any object (the ReplicaSet controller's FailedCreate ...)."""
+        stamp = now()
+        with contextlib.suppress(ApiError):
+            self.store.create(
+                EVENTS,
+                namespace,
+                {
+                    "metadata": {"name": f"{name}.{secrets.token_hex(8)}", "namespace": namespace},
+                    "involvedObject": {
+                        "kind": obj.get("kind"),
+                        "apiVersion": obj.get("apiVersion"),
+                        "namespace": namespace,
+                        "name": name,
+                        "uid": obj["metadata"].get("uid"),
+                    },
+                    "reason": reason,
+                    "message": message,
+                    "type": type_,
+                    "count": 1,
+                    "firstTimestamp": stamp,
+                    "lastTimestamp": stamp,
+                    "source": {"component": "replicaset-controller"},
+                    "reportingComponent": "replicaset-controller",
+                },
+                hooks=False,
+            )
+
     def record_event(self, key: PodKey, uid: str, type_: str, reason: str, message: str) -> None:
         stamp = now()
         with contextlib.suppress(ApiError):  # the namespace is going away
@@ -711,7 +749,9 @@ class Controllers:
         still follow, its policies marked with those pods (``enforce.PROGRAMMED_ON``).
 
         Pods without a generation (none known yet) follow the newest one."""
-        current = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in self.store.items(PODS)}
+        current = {
+            (p["metadata"]["namespace"], p["metadata"]["name"]) for p in self.store.items(PODS)
+        }
         by_gen: dict[int, list[str]] = {}
         for key in current:
             gen = self._pod_gen.get(key, self._policy_gen)
@@ -735,12 +775,12 @@ class Controllers:
         while self._sync_dirty:
             await asyncio.sleep(SYNC_COALESCE)
             self._sync_dirty = False
-            snapshot = [
+            namespaces, pods, services = (
                 [copy.deepcopy(obj) for obj in self.store.items(kind)]
                 for kind in (NAMESPACES, PODS, SERVICES)
-            ]
+            )
             try:
-                await self.node.sync_network(*snapshot, self.programmed_policies())
+                await self.node.sync_network(namespaces, pods, services, self.programmed_policies())
                 self.syncs += 1
             except Exception:
                 log.exception("sync_network failed")

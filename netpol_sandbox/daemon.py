@@ -33,6 +33,7 @@ from netpol_sandbox.admission import PodSecurity
 from netpol_sandbox.admission import ServiceAccountAdmission
 from netpol_sandbox.api import Server
 from netpol_sandbox.api import make_app
+from netpol_sandbox.apps import apps_hook
 from netpol_sandbox.auth import Authenticator
 from netpol_sandbox.controllers import Controllers
 from netpol_sandbox.controllers import NodeLike
@@ -138,6 +139,7 @@ def build_server(
 
     store = Store()
     store.hooks.append(defaults_and_validation)
+    store.hooks.append(apps_hook)
     store.hooks.append(ServiceIPs(store, service_cidr).hook)
     store.hooks.append(ServiceAccountAdmission(store).hook)  # mutating phase: before PSA
     store.hooks.append(PodSecurity(store).hook)

@@ -29,7 +29,7 @@ _SECONDS = ("exec_latency", "crash_after")
 #: (min, max) seconds, drawn uniformly per namespace / pod
 _RANGES = ("service_account_delay", "pod_start_delay", "policy_delay")
 _PATTERNS = ("never_pull", "crash_pods")
-_BOOLS = ("enforce", "ephemeral_forbidden", "insecure_http")
+_BOOLS = ("enforce", "ephemeral_forbidden", "insecure_http", "deployment_controller")
 
 Range = tuple[float, float]
 
@@ -73,6 +73,8 @@ class Faults:
     ephemeral_forbidden: bool = False
     #: Serve plain HTTP, no TLS, and take requests without a token as the admin (debugging).
     insecure_http: bool = False
+    #: Deployments and ReplicaSets create and keep their pods (off: stored objects only).
+    deployment_controller: bool = True
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -182,9 +184,7 @@ def _coerce_range(value: Any, bad: Any) -> Range:
         parts = [value]
     if len(parts) == 1:
         parts = parts * 2
-    if len(parts) != 2 or any(
-        isinstance(p, bool) or not isinstance(p, int | float) for p in parts
-    ):
+    if len(parts) != 2 or any(isinstance(p, bool) or not isinstance(p, int | float) for p in parts):
         raise bad("must be seconds or MIN,MAX seconds")
     low, high = float(parts[0]), float(parts[1])
     if low < 0 or high < 0:
@@ -244,6 +244,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=True,
         help="serve plain HTTP without TLS; requests without a token act as the admin "
         "(debugging only; default: HTTPS with its own CA and bearer-token auth)",
+    )
+    group.add_argument(
+        "--no-deployment-controller",
+        dest="deployment_controller",
+        action="store_const",
+        const=False,
+        help="store Deployments and ReplicaSets without creating their pods "
+        "(default: they create pod-template-hash ReplicaSets and pods, scale, cascade)",
     )
     group.add_argument("--seed", dest="seed", type=int, metavar="N")
 

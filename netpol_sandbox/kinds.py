@@ -45,6 +45,18 @@ KINDS: tuple[Kind, ...] = (
     Kind("serviceaccounts", "ServiceAccount", "", "v1", True, ("sa",)),
     Kind("events", "Event", "", "v1", True, ("ev",)),
     Kind("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
+    Kind(
+        "deployments",
+        "Deployment",
+        "apps",
+        "v1",
+        True,
+        ("deploy",),
+        subresources=("status", "scale"),
+    ),
+    Kind(
+        "replicasets", "ReplicaSet", "apps", "v1", True, ("rs",), subresources=("status", "scale")
+    ),
 )
 
 BY_RESOURCE: dict[tuple[str, str], Kind] = {(k.group, k.resource): k for k in KINDS}

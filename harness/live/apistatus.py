@@ -93,6 +93,23 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+#: The admission message while a new namespace has no ``default`` ServiceAccount yet.
+_NO_SERVICE_ACCOUNT = re.compile(
+    r'error looking up service account \S+: serviceaccount "?[^\s"]+"? not found'
+)
+
+
+def waits_for_service_account(exc: BaseException) -> bool:
+    """Whether ``exc`` is the 403 a pod create gets until the namespace's ServiceAccount exists.
+
+    The ServiceAccount controller creates ``default`` in a new namespace asynchronously
+    (usually well under a second); until then admission refuses pods with 403 Forbidden
+    "error looking up service account NS/default: serviceaccount "default" not found".
+    That 403 heals by itself; every other 403 is final.
+    """
+    return isinstance(exc, Forbidden) and bool(_NO_SERVICE_ACCOUNT.search(str(exc)))
+
+
 def error_from_status(
     status: int, message: str, *, what: str, headers: Any = None, reason: str = ""
 ) -> ClusterError:

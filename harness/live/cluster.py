@@ -49,6 +49,7 @@ from harness.errors import ClusterError
 from harness.errors import ConfigError
 from harness.errors import Conflict
 from harness.errors import ExecError
+from harness.errors import Forbidden
 from harness.errors import NotFound
 from harness.live import waits
 from harness.live.api import ObjectRef
@@ -58,6 +59,7 @@ from harness.live.apistatus import error_from_status
 from harness.live.apistatus import exit_code_from_status
 from harness.live.apistatus import scrub
 from harness.live.apistatus import status_message
+from harness.live.apistatus import waits_for_service_account
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
@@ -126,12 +128,14 @@ class Cluster:
         retry_attempts: int = 6,
         retry_base: float = 0.2,
         retry_cap: float = 5.0,
+        service_account_wait: float = 60.0,
         configuration: Any = None,
     ) -> None:
         self._request_timeout = request_timeout
         self._retry_attempts = retry_attempts
         self._retry_base = retry_base
         self._retry_cap = retry_cap
+        self._service_account_wait = service_account_wait
         self._local = threading.local()
         self._discovered: dict[tuple[str, str], Kind] = {}
         self._discovery_lock = threading.Lock()
@@ -335,7 +339,17 @@ class Cluster:
                     raise  # never take over someone else's pod or namespace
                 return self._replace(item, body, existing, ref)
 
-        return self._retrying(do_create)
+        deadline = time.monotonic() + self._service_account_wait
+        delay = 0.05
+        while True:
+            try:
+                return self._retrying(do_create)
+            except Forbidden as exc:
+                # A pod in a namespace created a moment ago: wait for its ServiceAccount.
+                if not waits_for_service_account(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _replace(
         self, item: str, body: Mapping[str, Any], existing: Mapping[str, Any], ref: ObjectRef

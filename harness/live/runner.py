@@ -78,12 +78,14 @@ class RunSettings:
     #: batches are split. API servers and proxies limit URL/header sizes (often 8 KiB).
     max_script_chars: int = 6000
     #: Which passing cells get one confirming observation (see Runner._needs_confirm).
-    confirm: Literal["allow", "all", "changed", "none"] = "allow"
+    confirm: Literal["allow", "all", "changed", "none"] = "all"
     #: Seconds after the apply before a confirming observation counts (capped by the
     #: convergence budget): a CNI programs policies with a delay, and until it has, an
     #: allow cell that a policy actually denies still connects (and would be confirmed).
     #: Cut short once the policies have visibly landed: see Runner._settled_after.
     settle: float = 5.0
+    #: The shortest settle once the policies were seen landing (see _settled_after).
+    settle_floor: float = 2.0
     explain: bool = True
 
 
@@ -412,27 +414,31 @@ class Runner:
     def _settled_after(self, cells: Mapping[str, _Cell]) -> float:
         """Seconds after the apply from which a confirming observation counts.
 
-        At most ``settle``. Earlier once the policies have visibly landed: every
+        A CNI programs each node (each pod) in its own time, so one pod's rules having
+        landed says little about another's. Derived from what was observed: once every
         expected-deny cell of the plan was DROPPED in some round (a drop of a whole
-        connect timeout does not happen before the CNI programs the policy: the
-        data path was proven first), plus one ``round_interval`` of margin from the
-        start of the last of those rounds. A plan without deny cells waits ``settle``.
+        connect timeout does not happen before the CNI programs the policy: the data
+        path was proven first), the slowest of those landings ``landed`` bounds the
+        lag seen so far; confirmations count from ``2 * landed + round_interval``, never
+        earlier than ``settle_floor`` and never later than ``settle``. A plan without
+        deny cells (nothing to watch land) waits ``settle``.
         """
         denies = [c for c in cells.values() if c.probe.cell.expect == "deny"]
         if not denies or any(c.agreed_from is None for c in denies):
             return self.settings.settle
         landed = max(c.agreed_from or 0.0 for c in denies)
-        return min(self.settings.settle, landed + self.settings.round_interval)
+        derived = max(self.settings.settle_floor, 2 * landed + self.settings.round_interval)
+        return min(self.settings.settle, derived)
 
     def _needs_confirm(self, cell: _Cell) -> bool:
         """Whether a cell that just passed gets one confirming observation.
 
-        ``confirm="allow"`` (default): passing allow cells (the hazard above; a
-        deny cell passes only when a probe was DROPPED for the whole connect
-        timeout, which before the policies are programmed does not happen: the
-        data path was proven). ``"all"``: every passing cell (also guards against
-        a deny cell dropped while only part of the policies was programmed; costs
-        one more connect timeout). ``"changed"``: cells whose observation changed
+        ``confirm="all"`` (default): every passing cell (also guards against a deny
+        cell dropped while only part of the policies was programmed, e.g. one
+        policy of several landed; costs one more connect timeout). ``"allow"``:
+        passing allow cells only (the hazard above; a deny cell passes only when a
+        probe was DROPPED for the whole connect timeout, which before any policy is
+        programmed does not happen: the data path was proven). ``"changed"``: cells whose observation changed
         on the way. ``"none"``: no confirmation. Each cell is confirmed once.
         """
         mode = self.settings.confirm

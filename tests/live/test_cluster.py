@@ -88,6 +88,37 @@ def test_422_and_403_are_not_retried(api: tuple[State, Cluster]) -> None:
     assert state.requests.count("POST /api/v1/namespaces") == 2
 
 
+SA_MISSING = (
+    'pods "web" is forbidden: error looking up service account a-r1/default: '
+    'serviceaccount "default" not found'
+)
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "a-r1"}}
+
+
+def test_the_service_account_403_of_a_new_namespace_is_waited_out(tmp_path: Path) -> None:
+    # Real API servers refuse pods until the ServiceAccount controller made "default".
+    # No generic retries (retry_attempts=1): this wait is its own, not the retry budget.
+    with serve(tmp_path) as (state, kubeconfig):
+        cluster = Cluster(kubeconfig=kubeconfig, retry_attempts=1)
+        state.script["POST /api/v1/namespaces/a-r1/pods"] = [
+            (403, {"kind": "Status", "reason": "Forbidden", "message": SA_MISSING}, {})
+        ] * 4
+        cluster.create(POD)
+        assert state.requests.count("POST /api/v1/namespaces/a-r1/pods") == 5
+        assert "/api/v1/namespaces/a-r1/pods/web" in state.objects
+
+
+def test_the_service_account_wait_is_bounded(tmp_path: Path) -> None:
+    with serve(tmp_path) as (state, kubeconfig):
+        cluster = Cluster(kubeconfig=kubeconfig, retry_attempts=1, service_account_wait=0.3)
+        state.script["POST /api/v1/namespaces/a-r1/pods"] = [
+            (403, {"kind": "Status", "reason": "Forbidden", "message": SA_MISSING}, {})
+        ] * 100
+        with pytest.raises(Forbidden, match="serviceaccount"):
+            cluster.create(POD)
+        assert 2 <= state.requests.count("POST /api/v1/namespaces/a-r1/pods") < 100
+
+
 def test_delete_missing_is_false_and_list_sets_kind(api: tuple[State, Cluster]) -> None:
     _, cluster = api
     cluster.create(NS)

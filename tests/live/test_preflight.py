@@ -295,7 +295,7 @@ def _token_kubeconfig(kubeconfig: str, base: Path, token: str) -> str:
     from netpol_sandbox import kubeconfig as kc
 
     path = base / f"{token}.kubeconfig"
-    kc.write(path, sbx.server_of(kubeconfig), token, user=token)
+    kc.with_token(Path(kubeconfig), path, token, token)  # same server and CA
     return str(path)
 
 

@@ -371,7 +371,7 @@ def test_confirmation_exec_failures_are_retried() -> None:
     assert [k for k, _ in cluster.execs].count("ns-r1/web") == 4
 
 
-def test_default_confirms_allow_cells_in_the_same_round_as_reprobes() -> None:
+def test_allow_mode_confirms_allow_cells_in_the_same_round_as_reprobes() -> None:
     # Round 1: the deny is not programmed yet (connects), the allow agrees.
     # Round 2 re-probes the deny AND confirms the allow: one exec per pod.
     def net(p: Probed, rnd: int) -> tuple[int, str]:
@@ -380,7 +380,9 @@ def test_default_confirms_allow_cells_in_the_same_round_as_reprobes() -> None:
     cluster = FakeCluster(network=net)
     clock = FakeClock()
     # settle=0: a confirmation counts at once (the merging is what is tested here)
-    result = _runner(cluster, clock, settle=0.0).run(make_plan(CELLS, policies=[POLICY]))
+    result = _runner(cluster, clock, settle=0.0, confirm="allow").run(
+        make_plan(CELLS, policies=[POLICY])
+    )
     verdicts = _by_cell(result)
     allow, deny = verdicts["web->api:80/TCP"], verdicts["web->db:5432/TCP"]
     assert allow.status is Status.PASS and allow.tries == 2  # 1 + its confirmation
@@ -388,6 +390,18 @@ def test_default_confirms_allow_cells_in_the_same_round_as_reprobes() -> None:
     probe_execs = [k for k, phase in cluster.execs if phase == "probe"]
     assert probe_execs.count("ns-r1/web") == 2  # round 2 carried both cells
     assert clock.sleeps == [1.0]  # one round interval, no separate confirming pass
+
+
+def test_the_default_confirms_every_passing_cell() -> None:
+    def net(p: Probed, rnd: int) -> tuple[int, str]:
+        return DROPPED if (p.port == 5432 and rnd >= 2) else CONNECTED
+
+    result = _runner(FakeCluster(network=net), FakeClock(), settle=0.0).run(
+        make_plan(CELLS, policies=[POLICY])
+    )
+    deny = _by_cell(result)["web->db:5432/TCP"]
+    assert deny.status is Status.PASS
+    assert deny.tries == 3  # connected, dropped, and the drop confirmed
 
 
 def test_no_sleep_when_the_round_outlasted_the_interval() -> None:

@@ -116,3 +116,37 @@ def test_early_settling_still_catches_a_wrong_allow() -> None:
     verdict, _ = run_pair(3.0, web_allowed=False)
     assert verdict.status is Status.FAIL
     assert "changed after agreeing" in verdict.detail
+
+
+def test_per_pod_programming_lag_does_not_pass_a_wrong_allow() -> None:
+    # Calico programs each node in its own time: api's rules land at 0.5 s, db's at 2.5 s.
+    # The deny cell (other -> api) drops in round 2; a settle cut to "that round + one
+    # interval" (~2 s) confirmed web -> db while db's rules were still missing.
+    clock = FakeClock()
+    applied: list[float] = []
+    lands = {"api": 0.5, "db": 2.5}
+
+    def network(p: Probed, round_no: int) -> tuple[int, str]:
+        if not applied:
+            applied.append(clock.now)
+        target = cluster.pod_at(p.address).split("/")[-1]
+        programmed = clock.now - applied[0] >= lands.get(target, 0.0)
+        return DROPPED if programmed else CONNECTED
+
+    cluster = FakeCluster(network=network, clock=clock, exec_seconds=0.05)
+    runner = Runner(
+        cluster,
+        RunSettings(concurrency=4, round_interval=1.0, convergence=30.0),
+        recorder=Recorder(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    cells: list[tuple[str, str, int, Any]] = [
+        ("other", "api", 80, "deny"),
+        ("web", "db", 5432, "allow"),  # wrong: db is isolated once its rules land
+    ]
+    result = runner.run(make_plan(cells, policies=[POLICY]))
+    web = next(v for v in result.verdicts if v.probe.cell.source == "web")
+    assert web.status is Status.FAIL
+    assert web.flipped
+    assert "changed after agreeing" in web.detail

@@ -37,6 +37,7 @@ class FakeNode:
         self.pods: dict[tuple[str, str], str] = {}
         self.deleted: list[tuple[str, str]] = []
         self.syncs: list[tuple[int, int, int, int]] = []
+        self.policies: list[dict[str, Any]] = []  # as of the last sync_network
         self.delete_delay = 0.0  # seconds delete_pod takes (tests of graceful deletion)
         self.started = False
         self.stopped = False
@@ -98,6 +99,7 @@ class FakeNode:
         policies: list[dict[str, Any]],
     ) -> None:
         self.syncs.append((len(namespaces), len(pods), len(services), len(policies)))
+        self.policies = policies
 
     @staticmethod
     def cleanup_state(state_dir: Path) -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
+from tests.sandbox.conftest import TOKEN
 from tests.sandbox.conftest import Api
 from tests.sandbox.test_api_objects import pod_body
 from tests.sandbox.test_api_objects import wait_for
@@ -135,12 +136,21 @@ def test_v4_only_and_no_subprotocol(api: Api) -> None:
     import websocket
 
     running_pod(api)
-    url = api.url.replace("http://", "ws://") + (
+    import ssl
+
+    assert api.pki is not None
+    url = api.url.replace("https://", "wss://") + (
         "/api/v1/namespaces/default/pods/e/exec?command=sh&command=-c&command=echo+hi%3B+exit+5"
         "&stdout=true&stderr=true"
     )
     for protocols in (["v4.channel.k8s.io"], None):
-        ws = websocket.create_connection(url, subprotocols=protocols, timeout=10)
+        ws = websocket.create_connection(
+            url,
+            subprotocols=protocols,
+            timeout=10,
+            header=[f"Authorization: Bearer {TOKEN}"],
+            sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(api.pki.ca_cert)},
+        )
         frames: dict[int, bytes] = {}
         while True:
             try:

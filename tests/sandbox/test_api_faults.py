@@ -129,7 +129,11 @@ def test_load_toml_json_and_flags(tmp_path: Path) -> None:
     add_arguments(parser)
     args = parser.parse_args(["--faults", str(toml), "--api-500", "0.5", "--pod-start-delay", "0"])
     combined = from_args(args)
-    assert (combined.api_429, combined.api_500, combined.pod_start_delay) == (0.25, 0.5, 0.0)
+    assert (combined.api_429, combined.api_500, combined.pod_start_delay) == (
+        0.25,
+        0.5,
+        (0.0, 0.0),
+    )
     assert from_args(parser.parse_args([])) == Faults()
 
 

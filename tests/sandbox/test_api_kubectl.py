@@ -52,6 +52,13 @@ def test_kubectl_create_apply_get_exec_delete(
     created = kubectl(kubectl_env, "create", "ns", "x")
     assert created.returncode == 0, created.stderr
     assert created.stdout.strip() == "namespace/x created"
+    # as on a real cluster, pods need the default ServiceAccount, which comes a bit later
+    waited = kubectl(
+        kubectl_env, "wait", "--for=create", "serviceaccount/default", "-n", "x", "--timeout=20s"
+    )
+    assert waited.returncode == 0, waited.stderr
+    accounts = kubectl(kubectl_env, "get", "sa", "-n", "x", "-o", "name")
+    assert accounts.stdout.split() == ["serviceaccount/default"], accounts.stderr
     manifest = tmp_path / "m.yaml"
     manifest.write_text(MANIFEST)
     applied = kubectl(kubectl_env, "apply", "-f", str(manifest))

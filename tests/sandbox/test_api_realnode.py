@@ -66,7 +66,7 @@ spec:
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     state = tmp_path / "state"
-    up = cli("up", "--state-dir", str(state), "--pod-start-delay", "0.05", "--policy-delay", "0.05")
+    up = cli("up", "--state-dir", str(state))  # the realistic defaults: TLS, delays
     try:
         assert up.returncode == 0, up.stderr
         env = dict(os.environ, KUBECONFIG=up.stdout.strip(), HOME=str(tmp_path))
@@ -112,6 +112,15 @@ def curl(env: dict[str, str], url: str) -> subprocess.CompletedProcess[str]:
 def test_real_node_end_to_end(sandbox: tuple[Path, dict[str, str]]) -> None:
     state, env = sandbox
     info = json.loads((state / "sandbox.json").read_text())
+    # as on a real cluster: the new namespace's pods are refused until its default
+    # ServiceAccount exists, so wait for it and apply again (idempotent)
+    first = kubectl(env, "apply", "-f", "-", stdin=APPS)
+    if first.returncode != 0:
+        assert "error looking up service account prod/default" in first.stderr, first.stderr
+    waited = kubectl(
+        env, "wait", "--for=create", "serviceaccount/default", "-n", "prod", "--timeout=30s"
+    )
+    assert waited.returncode == 0, waited.stderr
     applied = kubectl(env, "apply", "-f", "-", stdin=APPS)
     assert applied.returncode == 0, applied.stderr
     ready = kubectl(
@@ -130,7 +139,7 @@ def test_real_node_end_to_end(sandbox: tuple[Path, dict[str, str]]) -> None:
 
     assert kubectl(env, "apply", "-f", "-", stdin=DENY).returncode == 0
     denied = None
-    for _ in range(40):  # the policy lands after policy_delay plus the node's programming
+    for _ in range(40):  # each pod takes the policy up within policy_delay (1 s), then nft
         denied = curl(env, f"http://{web_ip}:8080/")
         if denied.returncode == 28:
             break
