@@ -438,8 +438,9 @@ class Runner:
         policy of several landed; costs one more connect timeout). ``"allow"``:
         passing allow cells only (the hazard above; a deny cell passes only when a
         probe was DROPPED for the whole connect timeout, which before any policy is
-        programmed does not happen: the data path was proven). ``"changed"``: cells whose observation changed
-        on the way. ``"none"``: no confirmation. Each cell is confirmed once.
+        programmed does not happen: the data path was proven). ``"changed"``: cells
+        whose observation changed on the way. ``"none"``: no confirmation. Each cell
+        is confirmed once.
         """
         mode = self.settings.confirm
         if cell.confirmed or mode == "none":
