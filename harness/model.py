@@ -13,9 +13,11 @@ these objects, so each stage can be tested on its own.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 from typing import Literal
 
@@ -199,6 +201,22 @@ class Scenario:
             if e.name == name:
                 return e
         raise KeyError(name)
+
+    def restricted_to(self, keys: Collection[str]) -> Scenario:
+        """The scenario with only the cells whose key is in ``keys`` (pytest's selection).
+
+        Workloads no kept cell uses (as source, or as pod or Service target) are dropped:
+        a run deploys only the pods the selected cells need. Namespaces and manifests
+        stay (the policies are applied as written).
+        """
+        cells = tuple(c for c in self.cells if c.key in keys)
+        if len(cells) == len(self.cells):
+            return self
+        used = {c.source for c in cells} | {
+            c.target.name for c in cells if c.target.kind in (TargetKind.POD, TargetKind.SERVICE)
+        }
+        workloads = tuple(w for w in self.workloads if w.name in used)
+        return replace(self, cells=cells, workloads=workloads)
 
 
 # ---------------------------------------------------------------- plan

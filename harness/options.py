@@ -21,6 +21,10 @@ class NetpolOptions:
     context: str | None = None
     junit: str | None = None
     report_json: str | None = None
+    html: str | None = None
+    markdown: str | None = None
+    #: Truth tables after the run: "auto" (failures only; all under -v), "all", "none".
+    tables: str = "auto"
     keep: bool = False
     static: bool = False
     in_place: bool = False
@@ -31,6 +35,10 @@ class NetpolOptions:
     convergence: float | None = None
     preflight: bool = True
     image_pull_secret: tuple[str, ...] = ()
+    #: Scenarios a process deploys and probes at the same time.
+    parallel_scenarios: int = 8
+    #: Live run without a cluster: skip the cells (IDE discovery) instead of a usage error.
+    allow_no_cluster: bool = False
 
     @property
     def images(self) -> Images:

@@ -151,8 +151,14 @@ class Runner:
         recorder: Recorder | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.cluster = cluster
+        #: Set when the run is being stopped (Ctrl-C, -x, SIGTERM): stop at the next step.
+        self._stop = stop or threading.Event()
+        #: Told each phase of a run as it happens (one short line, no newline).
+        self._progress = progress or _quiet
         self.settings = settings or RunSettings()
         self.recorder = recorder or Recorder()
         self._clock = clock
@@ -164,14 +170,22 @@ class Runner:
 
     def run(self, plan: Plan) -> ScenarioResult:
         start = self._clock()
+        say = self._progress
         try:
+            say(f"deploying {len(plan.pods)} pods")
+            self._check_stop()
             self._deploy(plan)
             ready = self._ready_pods(plan)
             ips = _pod_ips(ready)
+            say(f"{len(ready)} pods ready; proving the data path ({len(plan.datapath)} probes)")
             self._prove_datapath(plan, ips)
+            say(f"data path proven; applying {len(plan.manifests)} manifests")
+            self._check_stop()
             self._apply_policies(plan)
         except HarnessError as exc:
+            say(f"setup failed: {str(exc).splitlines()[0][:160]}")
             return ScenarioResult.setup_failed(plan, str(exc), self._clock() - start)
+        say(f"policies applied; probing {len(plan.probes)} cells")
         verdicts = self._probe_all(plan, ips)
         verdicts = guard_pod_health(self.cluster, plan, verdicts, ready)
         if self.settings.explain:
@@ -193,6 +207,10 @@ class Runner:
         if self.settings.explain:
             verdicts = explain(self.cluster, plan, verdicts, ips)
         return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise HarnessError("the run was stopped (interrupted) before this step")
 
     def connect_timeout(self, plan: Plan) -> float:
         return self.settings.connect_timeout or plan.scenario.settings.connect_timeout
@@ -370,6 +388,7 @@ class Runner:
         budget = self.convergence(plan)
         pending = list(plan.probes)
         failed_rounds = 0
+        rounds = 0
         last_start: float | None = None
         while pending:
             if last_start is not None:
@@ -389,6 +408,11 @@ class Runner:
                 if wait > 0:
                     self._sleep(wait)
             last_start = self._clock()
+            if rounds:
+                self._progress(f"round {rounds + 1}: {len(pending)} cells pending")
+            if self._stop.is_set():
+                break
+            rounds += 1
             # The budget bounds when the last re-probe STARTS: a slow round (many execs,
             # a loaded API server) must not leave disagreeing cells with a single try.
             started = last_start - applied
@@ -535,6 +559,10 @@ class Runner:
             rerun=rerun,
             flipped=cell.flipped,
         )
+
+
+def _quiet(_line: str) -> None:
+    return None
 
 
 def _pod_ips(pods: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, str]:

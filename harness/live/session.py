@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from collections.abc import Iterable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
@@ -50,6 +53,7 @@ from harness.model import Cell
 from harness.model import Plan
 from harness.model import Scenario
 from harness.model import ScenarioResult
+from harness.model import Status
 from harness.model import Verdict
 from harness.options import NetpolOptions
 
@@ -74,6 +78,7 @@ class LiveSession:
         delete_timeout: float = 120.0,
         out: TextIO | None = None,
         install_signal_handler: bool = True,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.options = options = options or NetpolOptions()
         self.keep = options.keep
@@ -102,6 +107,14 @@ class LiveSession:
         self._cleaner = ThreadPoolExecutor(max_workers=2, thread_name_prefix="netpol-cleanup")
         self._closed = False
         self._restore_sigterm = interrupt_on_sigterm() if install_signal_handler else _nothing
+        #: One future per scenario; scenarios run concurrently, bounded by the options.
+        self._futures: dict[str, Future[ScenarioResult]] = {}
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, options.parallel_scenarios), thread_name_prefix="netpol-scenario"
+        )
+        self._stop = threading.Event()
+        self._in_place_lock = threading.Lock()  # in-place scenarios share ephemeral containers
+        self._progress = Progress(progress) if progress is not None else None
 
     # ------------------------------------------------------------ cluster
 
@@ -148,34 +161,63 @@ class LiveSession:
 
     # ------------------------------------------------------------ verdicts
 
-    def run_scenario(self, scenario: Scenario) -> ScenarioResult:
-        """Plan and run ``scenario`` once; later calls return the cached result."""
+    def prefetch(self, scenarios: Iterable[Scenario]) -> None:
+        """Start running ``scenarios`` now, concurrently (bounded), in the given order.
+
+        The plugin hands over every scenario this process will run, so the whole run's
+        deploy, data-path proof, policy programming and probing overlap; each cell then
+        only waits for its own scenario's result.
+        """
+        for scenario in scenarios:
+            self._submit(scenario)
+
+    def _submit(self, scenario: Scenario) -> Future[ScenarioResult]:
         with self._lock:
-            cached = self._results.get(scenario.name)
-            if cached is not None:
-                return cached
-            if self._closed:
-                raise HarnessError("the live session is closed")
-            plan = self.plan(scenario)
+            future = self._futures.get(scenario.name)
+            if future is None:
+                if self._closed:
+                    raise HarnessError("the live session is closed")
+                future = self._pool.submit(self._run, scenario)
+                self._futures[scenario.name] = future
+            return future
+
+    def run_scenario(self, scenario: Scenario) -> ScenarioResult:
+        """Plan and run ``scenario`` once (or wait for its run); later calls return the result."""
+        return self._submit(scenario).result()
+
+    def _run(self, scenario: Scenario) -> ScenarioResult:
+        say = self._progress.teller(scenario.name) if self._progress else None
+        plan = self.plan(scenario)
+        recorder = Recorder()
+        with self._lock:
             self._run_namespaces[scenario.name] = {
                 str(ns["metadata"]["name"]) for ns in plan.namespaces
             }
-            recorder = Recorder()
             self._recorders[scenario.name] = recorder
-            try:
-                self._check_mode(scenario)
-                if scenario.in_place:
+        try:
+            self._check_mode(scenario)
+            if self._stop.is_set():
+                raise HarnessError("the run was stopped before this scenario started")
+            if scenario.in_place:
+                with self._in_place_lock:
                     result = self._in_place().run(scenario, plan.run_id, recorder)
-                else:
-                    runner = Runner(self.cluster, self.settings, recorder=recorder)
-                    result = runner.run(plan)
-            except HarnessError as exc:
-                result = ScenarioResult.setup_failed(plan, str(exc))
-            finally:
-                if not self.keep:
-                    self._schedule_cleanup(plan.run_id, recorder, plan)
+            else:
+                runner = Runner(
+                    self.cluster, self.settings, recorder=recorder, progress=say, stop=self._stop
+                )
+                result = runner.run(plan)
+        except HarnessError as exc:
+            result = ScenarioResult.setup_failed(plan, str(exc))
+        finally:
+            if not self.keep:
+                self._schedule_cleanup(plan.run_id, recorder, plan)
+        if say is not None:
+            say(_done_line(result))
+        if self._progress is not None:
+            self._progress.finished(scenario.name)
+        with self._lock:
             self._results[scenario.name] = result
-            return result
+        return result
 
     def _check_mode(self, scenario: Scenario) -> None:
         if scenario.in_place and not self.in_place:
@@ -274,6 +316,16 @@ class LiveSession:
             if self._closed:
                 return
             self._closed = True
+            futures = list(self._futures.values())
+        # Scenarios still running stop at their next step; those not started never start.
+        self._stop.set()
+        for future in futures:
+            future.cancel()
+        running = [f for f in futures if not f.cancelled()]
+        wait(running, timeout=self.settings.ready_timeout + self.delete_timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._progress is not None:
+            self._progress.close()
         try:
             if self.keep:
                 if self._run_ids:
@@ -285,9 +337,9 @@ class LiveSession:
             # A SIGTERM now (CI cancelling twice) must not cut the bounded cleanup short.
             unshield = shield_sigterm(self.out)
             try:
-                for future in self._deleting:
+                for deleting in self._deleting:
                     try:
-                        problems.extend(future.result(timeout=self.delete_timeout + 30))
+                        problems.extend(deleting.result(timeout=self.delete_timeout + 30))
                     except Exception as exc:  # report, never raise from cleanup
                         problems.append(f"{type(exc).__name__}: {exc}")
             finally:
@@ -307,15 +359,79 @@ def _nothing() -> None:
     return None
 
 
+def _done_line(result: ScenarioResult) -> str:
+    if result.setup_error:
+        return f"not run: {result.setup_error.splitlines()[0][:160]}"
+    counts = {status: 0 for status in Status}
+    for verdict in result.verdicts:
+        counts[verdict.status] += 1
+    flipped = sum(1 for v in result.verdicts if v.flipped)
+    return (
+        f"done in {result.seconds:.1f}s: {counts[Status.PASS]} pass, "
+        f"{counts[Status.FAIL]} fail, {counts[Status.ERROR]} error"
+        + (f", {flipped} flipped" if flipped else "")
+    )
+
+
+class Progress:
+    """Progress lines of the scenarios running now, and a heartbeat for silent ones.
+
+    ``write`` gets whole lines (``<scenario>: <what happens>``). A scenario silent for
+    ``quiet_after`` seconds gets a line saying it is still at its last step, so a run is
+    never silent for long while pods start or policies are programmed.
+    """
+
+    def __init__(self, write: Callable[[str], None], quiet_after: float = 5.0) -> None:
+        self._write = write
+        self._quiet_after = quiet_after
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, str]] = {}  # scenario -> (when, what)
+        self._closed = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="netpol-progress", daemon=True)
+        self._ticker.start()
+
+    def teller(self, scenario: str) -> Callable[[str], None]:
+        def say(line: str) -> None:
+            with self._lock:
+                self._last[scenario] = (time.monotonic(), line)
+            self._write(f"{scenario}: {line}")
+
+        return say
+
+    def finished(self, scenario: str) -> None:
+        with self._lock:
+            self._last.pop(scenario, None)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _tick(self) -> None:
+        while not self._closed.wait(1.0):
+            now = time.monotonic()
+            with self._lock:
+                silent = [
+                    (name, when, what)
+                    for name, (when, what) in self._last.items()
+                    if now - when >= self._quiet_after
+                ]
+                for name, _, what in silent:
+                    self._last[name] = (now, what)
+            for name, when, what in silent:
+                self._write(f"{name}: still at: {what} ({now - when:.0f}s without news)")
+
+
 def _given(value: float | None, default: float | None) -> float | None:
     return value if value is not None else default
 
 
-def open_session(config: Any, options: NetpolOptions) -> LiveSession:
-    """What harness.plugin.hooks calls: a LiveSession for this pytest process."""
+def open_session(
+    config: Any, options: NetpolOptions, progress: Callable[[str], None] | None = None
+) -> LiveSession:
+    """What the plugin calls: a LiveSession for this pytest process."""
     workerinput = getattr(config, "workerinput", None) or {}
     return LiveSession(
         options,
         testrun_uid=workerinput.get("testrunuid") or getattr(config.option, "testrunuid", None),
         worker_id=workerinput.get("workerid", "master"),
+        progress=progress,
     )

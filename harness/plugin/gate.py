@@ -8,10 +8,13 @@ and still writes the configured JUnit/JSON report, saying why no cell ran.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 from typing import Protocol
+from typing import TextIO
 
 import pytest
 
@@ -49,11 +52,55 @@ def live_session(config: pytest.Config, options: NetpolOptions) -> VerdictSource
         return session
     ensure_preflight(config, options)
     from harness.live.session import open_session
+    from harness.plugin.schedule import PREFETCH_KEY
 
-    opened = open_session(config, options)
+    opened = open_session(config, options, progress=progress_writer(config))
     config.stash[LIVE_KEY] = opened
     config.add_cleanup(opened.close)
+    # Every scenario this process runs starts now; each cell waits only for its own.
+    prefetch: list[Scenario] = config.stash.get(PREFETCH_KEY, [])
+    opened.prefetch(prefetch)
     return opened
+
+
+def progress_writer(config: pytest.Config) -> Callable[[str], None] | None:
+    """Where progress lines go: the terminal's stderr, past pytest's output capturing.
+
+    One line per scenario phase as it happens (deploying, data path proven, policies
+    applied, each round, done); ``-q`` keeps only the last line of each scenario,
+    ``-qq`` none. Under xdist each line names its worker.
+    """
+    verbosity = config.get_verbosity()
+    if verbosity <= -2:
+        return None
+    stream = _terminal_stderr(config)
+    worker = (getattr(config, "workerinput", None) or {}).get("workerid")
+    prefix = f"[{worker}] netpol " if worker else "netpol "
+    lock = threading.Lock()
+
+    def write(line: str) -> None:
+        if verbosity < 0 and ": done in " not in line and ": not run: " not in line:
+            return
+        with lock:
+            stream.write(f"{prefix}{line}\n")
+            stream.flush()
+
+    return write
+
+
+def _terminal_stderr(config: pytest.Config) -> TextIO:
+    """A stream on the stderr pytest had before it started capturing (else sys.stderr)."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    capturing = getattr(capman, "_global_capturing", None)
+    err = getattr(capturing, "err", None)
+    saved = getattr(err, "targetfd_save", None)
+    if isinstance(saved, int):
+        try:
+            return os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+        except OSError:
+            pass
+    stderr: TextIO = sys.stderr
+    return stderr
 
 
 def usage_error(message: str) -> NoReturn:

@@ -20,6 +20,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.live.signals import interrupt_on_sigterm
 from harness.plugin import newhooks
+from harness.plugin import schedule
 from harness.plugin.gate import LIVE_KEY
 from harness.plugin.gate import PREFLIGHT_KEY
 from harness.plugin.gate import PREFLIGHT_WORKERINPUT
@@ -28,6 +29,7 @@ from harness.plugin.gate import live_run
 from harness.plugin.gate import mentions_scenarios
 from harness.plugin.gate import usage_error
 from harness.plugin.items import NAMES_KEY
+from harness.plugin.items import NO_CLUSTER
 from harness.plugin.items import CellItem
 from harness.plugin.items import ScenarioFile
 from harness.plugin.options import OPTIONS_KEY
@@ -78,27 +80,30 @@ def pytest_report_header(config: pytest.Config) -> str:
         where = options.kubeconfig or os.environ.get("KUBECONFIG") or "default"
         mode = "live in place (existing workloads, nothing applied)" if options.in_place else "live"
         return f"netpol: {mode}, kubeconfig {where}"
-    return "netpol: no cluster configured (cells will be skipped)"
+    if options.allow_no_cluster:
+        return "netpol: no cluster configured (live cells are skipped: --netpol-allow-no-cluster)"
+    return "netpol: no cluster configured (a live run stops; --netpol-static needs none)"
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With ``-n`` and the default ``--dist load``: keep each scenario on one worker.
+    """With ``-n`` and the default ``--dist load``: each worker gets all its scenarios at once.
 
-    Scenario cells share namespaces and pods, so they are scheduled as one
-    unit per file; other tests are spread one by one, as with ``load``. Node ids
-    stay the same as without xdist (``--dist loadgroup`` would suffix them).
+    Scenario cells share namespaces and pods, so a scenario is one unit; a worker's
+    scenarios run concurrently (:mod:`harness.plugin.schedule`). Node ids stay the same
+    as without xdist (``--dist loadgroup`` would suffix them).
     """
     if config.getvalue("dist") != "load":
         return None
-    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+    return schedule.make_scheduler(config, log)
 
-    class ScenarioScheduling(LoadScopeScheduling):  # type: ignore[misc]
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return path if path.endswith(SUFFIX) else nodeid
 
-    return ScenarioScheduling(config, log)
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """After every other plugin's selection: probe only the selected cells."""
+    schedule.select(config, items)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -134,9 +139,30 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if getattr(config, "workerinput", None) is not None:
         return
     options = options_of(config)
-    if not live_run(config, options) or not mentions_scenarios(config):
+    if options.static or config.option.collectonly or not mentions_scenarios(config):
         return
-    ensure_preflight(config, options, stop=usage_error)
+    if not cluster_configured(options):
+        # The xdist controller collects nothing: it decides here. A single process
+        # decides after collection, so a broken scenario file is reported first.
+        if config.pluginmanager.hasplugin("dsession") and not options.allow_no_cluster:
+            usage_error(NO_CLUSTER)  # a CI job without its kubeconfig must not go green
+        return
+    if live_run(config, options):
+        ensure_preflight(config, options, stop=usage_error)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A live run of scenario cells with no cluster configured is a usage error."""
+    config = session.config
+    options = options_of(config)
+    if options.static or config.option.collectonly or options.allow_no_cluster:
+        return
+    if session.testsfailed or getattr(config, "workerinput", None) is not None:
+        return  # collection errors speak first; a worker's controller already decided
+    if cluster_configured(options):
+        return
+    if any(isinstance(item, CellItem) for item in session.items):
+        usage_error(NO_CLUSTER)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -10,6 +10,7 @@ Verdict with status ERROR is an ERROR of the item (never a FAIL).
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from harness import plan as planning
 from harness.errors import HarnessError
 from harness.errors import ScenarioError
 from harness.model import Cell
+from harness.model import Outcome
 from harness.model import Plan
 from harness.model import Scenario
+from harness.model import ScenarioResult
 from harness.model import Status
 from harness.model import Verdict
 from harness.plugin.gate import live_session
@@ -31,7 +34,31 @@ from harness.plugin.options import options_of
 from harness.policy import static
 from harness.scenario.loader import load
 
+#: Said when a live run has no cluster to run against (a usage error unless opted out).
+NO_CLUSTER = (
+    "netpol: no cluster configured: point at one with --netpol-kubeconfig PATH (or "
+    "--netpol-context NAME, or KUBECONFIG), run `make demo` for the local sandbox, or "
+    "use --netpol-static to check the policies without a cluster "
+    "(--netpol-allow-no-cluster skips the cells instead, for IDE discovery)"
+)
 STATIC_RUN_ID = "static"
+#: --netpol-static: scenario name -> (its plan, the predicted verdicts by cell key).
+STATIC_KEY = pytest.StashKey[dict[str, tuple[Plan, dict[str, Verdict]]]]()
+
+
+def record_static(config: pytest.Config, plan: Plan, verdict: Verdict) -> None:
+    store = config.stash.setdefault(STATIC_KEY, {})
+    store.setdefault(plan.scenario.name, (plan, {}))[1][verdict.probe.cell.key] = verdict
+
+
+def static_results(config: pytest.Config) -> list[ScenarioResult]:
+    """The static verdicts of this process as results, for the reports."""
+    return [
+        ScenarioResult(plan, tuple(verdicts[k] for k in sorted(verdicts)))
+        for plan, verdicts in config.stash.get(STATIC_KEY, {}).values()
+    ]
+
+
 STATIC_CREATED = "1970-01-01T00:00:00Z"
 #: scenario name -> the file that uses it (names must be unique in a run).
 NAMES_KEY = pytest.StashKey[dict[str, str]]()
@@ -76,8 +103,12 @@ class ScenarioFile(pytest.File):
             )
         self.scenario = scenario
         for cell in scenario.cells:
+            name = f"{cell.key}[{cell.expect}]"
+            # The nodeid is given as a string: pytest 9 parses the trailing "[...]" as the
+            # item's params (as for parametrized tests); derived from the name instead it
+            # would not match the ids --lf/--ff read back from the cache.
             item: CellItem = CellItem.from_parent(
-                self, name=f"{cell.key}[{cell.expect}]", scenario=scenario, cell=cell
+                self, name=name, nodeid=f"{self.nodeid}::{name}", scenario=scenario, cell=cell
             )
             item.add_marker(pytest.mark.xdist_group(scenario.name))
             yield item
@@ -134,8 +165,23 @@ class CellItem(pytest.Item):
         return self.path, line, f"{self.scenario.name}::{self.name}"
 
     def rerun_command(self) -> str:
-        """The pytest command, from the directory pytest was started in, that reruns this cell."""
-        return f"pytest '{_shown(self.config, self.path)}::{self.name}'"
+        """The pytest command, from the directory pytest was started in, that reruns this cell.
+
+        It carries the cluster selection and mode of this run, so it works when copied.
+        """
+        options = options_of(self.config)
+        parts = ["pytest"]
+        if options.static:
+            parts.append("--netpol-static")
+        else:
+            if options.kubeconfig:
+                parts.append(f"--netpol-kubeconfig {shlex.quote(options.kubeconfig)}")
+            if options.context:
+                parts.append(f"--netpol-context {shlex.quote(options.context)}")
+            if options.in_place:
+                parts.append("--netpol-in-place")
+        parts.append(shlex.quote(f"{_shown(self.config, self.path)}::{self.name}"))
+        return " ".join(parts)
 
     def setup(self) -> None:
         options = options_of(self.config)
@@ -147,11 +193,9 @@ class CellItem(pytest.Item):
         if options.static:
             return
         if not cluster_configured(options):
-            skip(
-                "no cluster configured: point at one with --netpol-kubeconfig PATH "
-                "(or --netpol-context NAME, or KUBECONFIG), run `make demo` for the local "
-                "sandbox, or use --netpol-static to check the policies without a cluster"
-            )
+            if options.allow_no_cluster:
+                skip(f"{NO_CLUSTER} (skipped: --netpol-allow-no-cluster)")
+            pytest.exit(NO_CLUSTER, returncode=pytest.ExitCode.USAGE_ERROR)
         session = live_session(self.config, options)
         verdict = session.verdict_for(self.scenario, self.cell)
         self.verdict = verdict
@@ -178,6 +222,17 @@ class CellItem(pytest.Item):
         probe = next(p for p in plan.probes if p.cell == self.cell)
         # check_cell(plan, probe) -> (does the expectation hold?, explanation)
         holds, explanation = static.check_cell(plan, probe)
+        allowed = holds == (self.cell.expect == "allow")
+        self.verdict = Verdict(
+            probe,
+            Status.PASS if holds else Status.FAIL,
+            Outcome.CONNECTED if allowed else Outcome.DROPPED,
+            tries=0,
+            seconds=0.0,
+            detail="predicted by the policy engine (--netpol-static)",
+            explanation=explanation,
+        )
+        record_static(self.config, plan, self.verdict)
         if not holds:
             raise CellFailed(
                 f"{self.cell.key}: expected {self.cell.expect}, the policies predict otherwise\n"

@@ -28,6 +28,14 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("context", "str", "NAME", "kubeconfig context to use"),
     ("junit", "str", "PATH", "write a JUnit XML report of the cells to PATH"),
     ("report-json", "str", "PATH", "write a machine-readable summary to PATH"),
+    ("html", "str", "PATH", "write ONE self-contained HTML report (grids, cell details) to PATH"),
+    ("markdown", "str", "PATH", "write a Markdown summary (for pull requests) to PATH"),
+    (
+        "tables",
+        "str",
+        "auto|all|none",
+        "truth tables after the run: auto (scenarios with failures; all under -v), all, none",
+    ),
     ("keep", "bool", "", "keep namespaces and pods after the run (for debugging)"),
     ("static", "bool", "", "predict cells from the manifests, without a cluster"),
     ("in-place", "bool", "", "probe the cluster's existing policies; apply no manifests"),
@@ -37,6 +45,13 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("connect-timeout", "duration", "DURATION", "override settings.connectTimeout"),
     ("convergence", "duration", "DURATION", "override settings.convergence"),
     ("no-preflight", "bool", "", "skip the cluster preflight checks"),
+    ("parallel-scenarios", "int", "N", "scenarios deployed and probed at once (default 8)"),
+    (
+        "allow-no-cluster",
+        "bool",
+        "",
+        "without a cluster, skip the live cells (IDE discovery) instead of a usage error",
+    ),
     (
         "image-pull-secret",
         "list",
@@ -102,6 +117,12 @@ def resolve_options(config: pytest.Config) -> NetpolOptions:
             values[key] = _names(value, origin)
             continue
         text = str(value).strip() if value is not None else ""
+        if not text and value is not None and origin.startswith("--") and kind in ("path", "str"):
+            # `--netpol-kubeconfig "$KUBECONFIG_PATH"` with the variable unset in CI.
+            raise pytest.UsageError(
+                f"{origin} is empty (fix: give a value, or leave the option out; an unset "
+                "environment variable in a CI job?)"
+            )
         if not text:
             continue
         if kind == "path":

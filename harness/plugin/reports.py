@@ -1,10 +1,14 @@
-"""The plugin's reporting side: JUnit, JSON summary and truth tables, once per run.
+"""The plugin's reporting side: JUnit, JSON, HTML, Markdown and truth tables, once per run.
 
 Each process that ran scenarios (the only process, or each pytest-xdist worker)
 summarises its live results at the end of its session. Workers hand their
 summaries to the controller through xdist's ``workeroutput`` channel; the
-controller (or the only process) writes ONE JUnit file and ONE JSON summary and
-prints the truth tables. A scenario whose cells all errored before any live
+controller (or the only process) writes ONE file of each configured report and
+prints the terminal summary: one line per scenario, the truth tables of the
+scenarios with failures (``--netpol-tables``: auto, all, none; all under ``-v``),
+under ``-v`` every cell with the policy and rule that decided it, and the run's
+totals (flipped cells too). Colour goes through pytest's TerminalWriter (so only on
+a terminal, and never with NO_COLOR). A scenario whose cells all errored before any live
 result existed (no cluster connection, say) still gets a ``setup`` testcase
 carrying the error, so the JUnit file always tells what happened.
 """
@@ -18,8 +22,20 @@ from typing import Any
 import pytest
 
 from harness import report
+from harness.plugin.options import options_of
+from harness.report import tables
 
 WORKER_KEY = "netpol_summaries"
+TABLES = ("auto", "all", "none")
+#: Table cell styles and scenario statuses -> TerminalWriter markup.
+_MARKUP: dict[str, dict[str, bool]] = {
+    tables.GOOD: {"green": True},
+    tables.BAD: {"red": True, "bold": True},
+    tables.WARN: {"yellow": True},
+    "pass": {"green": True},
+    "fail": {"red": True, "bold": True},
+    "error": {"yellow": True, "bold": True},
+}
 
 
 class Reporter:
@@ -32,10 +48,23 @@ class Reporter:
         junit: str | None,
         report_json: str | None,
         results: Callable[[], list[Any]],
+        html: str | None = None,
+        markdown: str | None = None,
+        tables_mode: str | None = None,
     ) -> None:
+        options = options_of(config)
         self.config = config
         self.junit = junit
         self.report_json = report_json
+        self.html = html if html is not None else options.html
+        self.markdown = markdown if markdown is not None else options.markdown
+        mode = (tables_mode if tables_mode is not None else options.tables) or "auto"
+        if mode not in TABLES:
+            raise pytest.UsageError(
+                f"--netpol-tables {mode!r} is not one of auto, all, none "
+                "(fix: e.g. --netpol-tables all)"
+            )
+        self.tables = mode
         self._results = results  # the live session's ScenarioResults of this process
         self._summaries: dict[str, report.ScenarioSummary] = {}
         self._errors: dict[str, str] = {}  # scenario -> first setup error seen in a report
@@ -83,16 +112,52 @@ class Reporter:
         for summary in own:
             self._summaries[str(summary["scenario"])] = summary
         summaries = self.summaries()
-        if self.junit:
-            report.atomic_write(self.junit, report.junit_from_summaries(summaries))
-            self.written.append(f"JUnit: {self.junit}")
-        if self.report_json:
-            document = {"version": report.SUMMARY_VERSION, "scenarios": summaries}
-            report.atomic_write(
-                self.report_json, json.dumps(document, indent=2, sort_keys=True) + "\n"
-            )
-            self.written.append(f"JSON summary: {self.report_json}")
+        self.written += report.write_reports(
+            summaries,
+            junit=self.junit,
+            report_json=self.report_json,
+            html=self.html,
+            markdown=self.markdown,
+        )
         self.config.hook.pytest_netpol_write_reports(config=self.config, summaries=summaries)
+
+    # ------------------------------------------------------------ the terminal
+
+    def show_tables(self, summary: report.ScenarioSummary, verbosity: int) -> bool:
+        """auto: a scenario with failures or errors (every scenario under -v); all; none."""
+        if self.tables == "none":
+            return False
+        if self.tables == "all" or verbosity > 0:
+            return True
+        return tables.scenario_status(summary) != "pass"
+
+    def terminal_lines(
+        self,
+        summaries: list[report.ScenarioSummary],
+        verbosity: int,
+        markup: Callable[[str, dict[str, bool]], str] | None = None,
+    ) -> list[str]:
+        """What the terminal summary prints (``markup`` colours text; none: plain)."""
+
+        def paint(text: str, style: str) -> str:
+            return markup(text, _MARKUP[style]) if markup and style in _MARKUP else text
+
+        lines: list[str] = []
+        for summary in summaries:
+            status = tables.scenario_status(summary)
+            tag = paint(f"{status.upper():<5}", status)
+            if summary.get("setup_error") and not summary.get("cells"):
+                lines.append(f"{tag} {summary['scenario']}: not run: {summary['setup_error']}")
+                continue
+            if self.show_tables(summary, verbosity):
+                lines.append("")
+                lines += tables.truth_tables(summary, paint=paint).rstrip("\n").splitlines()
+            if verbosity > 0:
+                lines += tables.cell_lines(summary)
+            lines.append(f"{tag} {tables.counts_line(summary)}")
+        lines.append(f"netpol: {tables.totals_line(summaries)}")
+        lines += [f"netpol: wrote {line}" for line in self.written]
+        return lines
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
@@ -100,14 +165,11 @@ class Reporter:
         summaries = [s for s in self.summaries() if s.get("cells") or s.get("setup_error")]
         if not summaries:
             return
+        writer = self.config.get_terminal_writer()
+
+        def markup(text: str, styles: dict[str, bool]) -> str:
+            return str(writer.markup(text, **styles))
+
         terminalreporter.section("netpol truth tables")
-        for summary in summaries:
-            if summary.get("setup_error"):
-                terminalreporter.write_line(
-                    f"{summary['scenario']}: not run: {summary['setup_error']}"
-                )
-                continue
-            terminalreporter.write_line(report.truth_tables(summary))
-            terminalreporter.write_line(report.counts_line(summary))
-        for line in self.written:
-            terminalreporter.write_line(f"netpol: wrote {line}")
+        for line in self.terminal_lines(summaries, self.config.get_verbosity(), markup):
+            terminalreporter.write_line(line)

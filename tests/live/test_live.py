@@ -6,6 +6,8 @@ import io
 import os
 import signal
 import time
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +74,7 @@ def _scenario(tmp_path: Path, name: str = "tiny") -> Scenario:
 def _session(cluster: FakeCluster, **kw: Any) -> Any:
     from harness.live.session import LiveSession
 
-    settings = RunSettings(round_interval=0.0, datapath_timeout=0.0)
+    settings = RunSettings(round_interval=0.0, datapath_timeout=0.0, settle=0.0, settle_floor=0.0)
     return LiveSession(
         NetpolOptions(**kw),
         cluster_factory=lambda: cluster,
@@ -127,7 +129,7 @@ def test_keep_prints_the_delete_command_and_deletes_nothing(tmp_path: Path) -> N
     session = LiveSession(
         NetpolOptions(keep=True),
         cluster_factory=lambda: cluster,
-        settings=RunSettings(round_interval=0.0),
+        settings=RunSettings(round_interval=0.0, settle=0.0, settle_floor=0.0),
         install_signal_handler=False,
         out=out,
     )
@@ -235,3 +237,85 @@ def test_objects_in_existing_namespaces_are_deleted_one_by_one(tmp_path: Path) -
     deleted = [(r.kind, r.namespace, r.name) for r in cluster.deleted]
     assert deleted == [("NetworkPolicy", "kube-system", "dns-guard")]
     assert len(cluster.deleted_runs) == 1
+
+
+@dataclass
+class _TimedCluster(FakeCluster):
+    """Exec calls take real time; each scenario's (first start, last end) is recorded."""
+
+    spans: dict[str, list[float]] = field(default_factory=dict)
+
+    def exec(self, namespace: str, pod: str, command: Any, **kw: Any) -> Any:
+        scenario = namespace.split("-")[0]
+        start = time.monotonic()
+        time.sleep(0.15)
+        with self._lock:
+            span = self.spans.setdefault(scenario, [start, start])
+            span[1] = max(span[1], time.monotonic())
+        return super().exec(namespace, pod, command, **kw)
+
+
+def _three(tmp_path: Path) -> list[Scenario]:
+    out = []
+    for name in ("alpha", "beta", "gamma"):
+        (tmp_path / name).mkdir()
+        text = SCENARIO.format(name=name).replace("name: shop", f"name: {name}")
+        text = text.replace("namespace: shop", f"namespace: {name}")
+        (tmp_path / name / "policy.yaml").write_text(POLICY.replace("shop", name))
+        path = tmp_path / name / f"{name}.netpol.yaml"
+        path.write_text(text)
+        from harness.scenario.loader import load
+
+        out.append(load(path))
+    return out
+
+
+@pytest.mark.parametrize(("parallel", "overlap"), [(3, True), (1, False)])
+def test_prefetched_scenarios_run_at_the_same_time(
+    tmp_path: Path, parallel: int, overlap: bool
+) -> None:
+    from harness.live.session import LiveSession
+
+    scenarios = _three(tmp_path)
+    cluster = _TimedCluster()
+    session = LiveSession(
+        NetpolOptions(parallel_scenarios=parallel),
+        cluster_factory=lambda: cluster,
+        settings=RunSettings(round_interval=0.0, datapath_timeout=0.0, confirm="none"),
+        install_signal_handler=False,
+        out=io.StringIO(),
+    )
+    try:
+        session.prefetch(scenarios)
+        for scenario in scenarios:
+            assert session.verdict_for(scenario, scenario.cells[0]).status is Status.PASS
+    finally:
+        session.close()
+    spans = [cluster.spans[s.name] for s in scenarios]
+    together = max(start for start, _ in spans) < min(end for _, end in spans)
+    assert together is overlap, spans
+
+
+def test_progress_names_each_phase_and_the_end(tmp_path: Path) -> None:
+    from harness.live.session import LiveSession
+
+    scenario = _scenario(tmp_path)
+    lines: list[str] = []
+    session = LiveSession(
+        NetpolOptions(),
+        cluster_factory=FakeCluster,
+        settings=RunSettings(
+            round_interval=0.0, datapath_timeout=0.0, settle=0.0, settle_floor=0.0
+        ),
+        install_signal_handler=False,
+        out=io.StringIO(),
+        progress=lines.append,
+    )
+    try:
+        session.run_scenario(scenario)
+    finally:
+        session.close()
+    text = "\n".join(lines)
+    for phase in ("deploying", "pods ready", "data path proven", "policies applied", "done in"):
+        assert f"tiny: {phase}" in text or phase in text, text
+    assert lines[-1].startswith("tiny: done in ")

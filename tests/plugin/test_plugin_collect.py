@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,15 @@ def test_items_report_the_cell_line(project: pytest.Pytester) -> None:
 
 def test_xdist_keeps_node_ids_and_each_scenario_on_one_worker(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess(
-        "-p", "xdist", "-n", "2", "-v", "-p", "no:cacheprovider", "scenarios"
+        "-p",
+        "xdist",
+        "-n",
+        "2",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        "--netpol-allow-no-cluster",
+        "scenarios",
     )
     outcome = re.compile(r"^\[(gw\d+)\] .*?(SKIPPED|PASSED|FAILED) (\S+)")
     seen: dict[str, str] = {}
@@ -101,8 +110,27 @@ def test_xdist_keeps_node_ids_and_each_scenario_on_one_worker(project: pytest.Py
     result.assert_outcomes(skipped=6)
 
 
-def test_skip_without_a_cluster_says_how_to_point_at_one(project: pytest.Pytester) -> None:
-    result = project.runpytest("-rs", "scenarios")
+def test_a_live_run_without_a_cluster_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("scenarios")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # a CI job without a kubeconfig fails
+    err = result.stderr.str()
+    assert "netpol: no cluster configured" in err
+    assert "--netpol-kubeconfig PATH" in err
+    assert "--netpol-static" in err
+    assert "passed" not in result.stdout.str()  # nothing ran
+    xdist = project.runpytest_subprocess("-p", "xdist", "-n", "2", "scenarios")
+    assert xdist.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no cluster configured" in xdist.stderr.str()
+
+
+def test_an_empty_kubeconfig_option_is_an_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("--netpol-kubeconfig", "", "scenarios")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--netpol-kubeconfig is empty" in result.stderr.str()
+
+
+def test_skip_without_a_cluster_only_when_asked(project: pytest.Pytester) -> None:
+    result = project.runpytest("-rs", "--netpol-allow-no-cluster", "scenarios")
     result.assert_outcomes(skipped=6)
     out = result.stdout.str()
     assert "no cluster configured" in out
@@ -213,7 +241,11 @@ def test_live_verdicts_become_pass_fail_error(project: pytest.Pytester) -> None:
     assert "api->web:80/TCP: expected deny, observed connected" in out
     assert "tries: 3 in 2.5s" in out
     assert "explanation: no policy selects web" in out
-    assert "rerun: pytest 'scenarios/three-tier.netpol.yaml::api->web:80/TCP[deny]'" in out
+    # the rerun line carries the cluster this run used: it works when copied
+    assert (
+        f"rerun: pytest --netpol-kubeconfig {kubeconfig} "
+        "'scenarios/three-tier.netpol.yaml::api->web:80/TCP[deny]'"
+    ) in out
     assert "web->db:5432/TCP: no verdict (infrastructure): exec: 500 from API" in out
     assert "Traceback" not in out and "_pytest" not in out and "harness/" not in out
 
@@ -318,3 +350,84 @@ def test_image_pull_secret_bad_name_is_a_usage_error(project: pytest.Pytester) -
     result = project.runpytest("--co", "--netpol-image-pull-secret", "Bad_Name", "scenarios")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--netpol-image-pull-secret 'Bad_Name' is not a Secret name*"])
+
+
+SELECT_CONFTEST = """
+import json
+from harness.model import Outcome, Probe, PodRef, Status, Verdict, ProbeKind
+from harness.plugin.gate import LIVE_KEY
+
+SEEN = {}
+
+class Fake:
+    def verdict_for(self, scenario, cell):
+        SEEN[scenario.name] = [sorted(c.key for c in scenario.cells),
+                               sorted(w.name for w in scenario.workloads)]
+        probe = Probe(cell.test_id(scenario.name), cell, ProbeKind.HTTP,
+                      PodRef("ns", cell.source), cell.port, cell.protocol)
+        observed = Outcome.CONNECTED if cell.expect == "allow" else Outcome.DROPPED
+        return Verdict(probe, Status.PASS, observed, tries=1, seconds=0.2)
+
+def pytest_configure(config):
+    config.stash[LIVE_KEY] = Fake()
+
+def pytest_unconfigure(config):
+    print("SEEN " + json.dumps(SEEN, sort_keys=True))
+"""
+
+
+def _seen(result: pytest.RunResult) -> Any:
+    import json
+
+    line = next(line for line in result.outlines if line.startswith("SEEN "))
+    return json.loads(line[5:])
+
+
+def test_a_node_id_probes_only_its_cell_and_deploys_only_its_pods(
+    project: pytest.Pytester,
+) -> None:
+    project.makeconftest(SELECT_CONFTEST)
+    kubeconfig = project.path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\n")
+    result = project.runpytest(
+        "-s",
+        "--netpol-kubeconfig",
+        str(kubeconfig),
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+        "scenarios/three-tier.netpol.yaml::web->api:8080/TCP[allow]",
+    )
+    result.assert_outcomes(passed=1)
+    # the scenario the session got holds the one selected cell and the two pods it needs
+    assert _seen(result) == {"three-tier": [["web->api:8080/TCP"], ["api", "web"]]}
+
+
+def test_k_selection_cuts_the_scenario_too(project: pytest.Pytester) -> None:
+    project.makeconftest(SELECT_CONFTEST)
+    kubeconfig = project.path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\n")
+    result = project.runpytest(
+        "-s",
+        "--netpol-kubeconfig",
+        str(kubeconfig),
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+        "-k",
+        "egress or (three and deny)",
+        "scenarios",
+    )
+    result.assert_outcomes(passed=4, deselected=2)
+    seen = _seen(result)
+    assert seen["three-tier"][0] == ["api->web:80/TCP", "web->db:5432/TCP"]
+    assert seen["egress"][0] == ["pay->bank:443/TCP", "pay->dns:53/UDP"]
+
+
+def test_last_failed_reruns_exactly_the_failed_cells(project: pytest.Pytester) -> None:
+    # No policies: every deny cell is predicted to fail.
+    first = project.runpytest("--netpol-static", "scenarios/three-tier.netpol.yaml")
+    first.assert_outcomes(passed=2, failed=2)
+    again = project.runpytest("--netpol-static", "--lf", "scenarios/three-tier.netpol.yaml")
+    again.assert_outcomes(failed=2, deselected=2)
+    assert "rerun previous 2 failures" in again.stdout.str()
+    ids = sorted(re.findall(r"FAILED (\S+)", again.stdout.str()))
+    assert ids == sorted(i for i in THREE_TIER_IDS if i.endswith("[deny]"))
