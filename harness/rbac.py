@@ -83,35 +83,45 @@ _SSAR_WHY = "preflight: ask the API server which of these permissions the caller
 #: because the namespaces get a fresh name on every run.
 HERMETIC_RULES: tuple[Permission, ...] = (
     *_grant(
-        ("create", "get", "list", "watch", "delete"),
+        ("create", "get", "list", "delete"),
         "",
         "namespaces",
-        "create the run's namespaces, wait for them, find leftovers (cleanup), delete them",
+        "create the run's namespaces, wait for them to go, find leftovers (cleanup), "
+        "delete them",
     ),
-    *_grant(
-        ("create", "get", "list", "watch", "delete"),
-        "",
-        "pods",
-        "deploy the probe pods, wait until Ready (watch), read their IPs, delete them",
-    ),
-    *_grant(("create", "get"), "", "pods", _EXEC_WHY, subresource="exec"),
     *_grant(
         ("create", "get", "list", "delete"),
         "",
-        "services",
-        "one Service per server workload, for the svc: cells; deleted with the run",
+        "pods",
+        "deploy the probe pods, poll until Ready (list), read their IPs, delete them; "
+        "on a 409 from an earlier attempt, read the pod to see whether it is ours",
+    ),
+    *_grant(("create", "get"), "", "pods", _EXEC_WHY, subresource="exec"),
+    *_grant(
+        ("get",),
+        "",
+        "pods",
+        "diagnostics: the last log lines of a probe container that is not Ready",
+        subresource="log",
     ),
     *_grant(
-        ("list", "watch"),
+        ("create", "get", "update", "list", "delete"),
+        "",
+        "services",
+        "one Service per server workload, for the svc: cells (on a 409 from an earlier "
+        "attempt: read and replace it); deleted with the run",
+    ),
+    *_grant(
+        ("list",),
         "",
         "events",
         "diagnostics: why a probe pod is not Ready (image pull, admission, scheduling)",
     ),
     *_grant(
-        ("create", "get", "list", "watch", "patch", "update", "delete"),
+        ("create", "get", "list", "update", "delete"),
         "networking.k8s.io",
         "networkpolicies",
-        "apply the policies under test (create, or patch/update on re-apply), read them "
+        "apply the policies under test (create, or read and replace on a 409), read them "
         "back for explanations, delete them",
     ),
     *_grant(("create",), "authorization.k8s.io", "selfsubjectaccessreviews", _SSAR_WHY),

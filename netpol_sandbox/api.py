@@ -18,6 +18,7 @@ from collections.abc import Awaitable
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -74,9 +75,30 @@ class Server:
     faults: Faults
     auth: Authenticator
     rng: random.Random = field(default_factory=random.Random)
+    #: When set, one JSON line per authorized request (user, verb, group, resource,
+    #: namespace): what a real API server's audit log would say, for RBAC drift checks.
+    audit_path: Path | None = None
 
     def roll(self, fraction: float) -> bool:
         return fraction > 0 and self.rng.random() < fraction
+
+    def audit(
+        self, principal: Principal, verb: str, group: str, resource: str, namespace: str | None
+    ) -> None:
+        if self.audit_path is None:
+            return
+        line = json.dumps(
+            {
+                "user": principal.user,
+                "verb": verb,
+                "group": group,
+                "resource": resource,
+                "namespace": namespace or "",
+            },
+            sort_keys=True,
+        )
+        with self.audit_path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
 
 
 @dataclass(frozen=True)
@@ -359,6 +381,7 @@ class Resources:
             raise forbidden(
                 principal, verb, target.kind.group, resource, target.namespace, target.name
             )
+        self.server.audit(principal, verb, target.kind.group, resource, target.namespace)
         if target.subresource == "exec":
             pod = self.store.get(target.kind, target.namespace, target.name)
             return await serve_exec(request, self.server, pod)
@@ -699,6 +722,8 @@ class Resources:
 async def access_review(request: web.Request) -> web.Response:
     body = await _body(request)
     principal: Principal = request[PRINCIPAL]
+    server: Server = request.app[SERVER_KEY]
+    server.audit(principal, "create", "authorization.k8s.io", "selfsubjectaccessreviews", None)
     attrs = ((body or {}).get("spec") or {}).get("resourceAttributes") or {}
     resource = str(attrs.get("resource", ""))
     if attrs.get("subresource"):
@@ -713,6 +738,9 @@ async def access_review(request: web.Request) -> web.Response:
     body["kind"] = "SelfSubjectAccessReview"
     body["apiVersion"] = "authorization.k8s.io/v1"
     return web.json_response(body, status=201)
+
+
+SERVER_KEY = web.AppKey("server", Server)
 
 
 def make_app(server: Server) -> web.Application:
@@ -757,6 +785,7 @@ def make_app(server: Server) -> web.Application:
             )
 
     app = web.Application(middlewares=[middleware], client_max_size=64 * 1024 * 1024)
+    app[SERVER_KEY] = server
     resources = Resources(server)
     app.router.add_get("/version", version)
     app.router.add_get("/version/", version)

@@ -185,6 +185,7 @@ async def serve(args: argparse.Namespace) -> int:
         if callable(gateway):
             host_ip = str(gateway())
         server = build_server(node, faults, auth, host_ip, service_cidr)
+        server.audit_path = state_dir / "audit.jsonl"  # every authorized request, one line
         server.cluster.start()
         await server.cluster.bootstrap()
         pki = pki_module.generate(state_dir / "pki") if tls else None
