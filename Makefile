@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # What the sandbox needs on the host (network namespaces, nftables, real nginx/curl/DNS).
-APT_PACKAGES := nftables nginx-light dnsmasq-base iproute2 curl busybox dnsutils conntrack shellcheck procps netcat-openbsd
+APT_PACKAGES := nftables nginx-light dnsmasq-base iproute2 curl busybox dnsutils conntrack shellcheck procps netcat-openbsd openssl
+# Headless Chromium renders the HTML report in tests/report/test_html.py.
+APT_PACKAGES += chromium
 STATE ?= .sandbox
 JUNIT ?= reports/junit.xml
 WORKERS ?= 2

@@ -45,8 +45,11 @@ from harness.model import kind_for
 RUN_ID = re.compile(r"^[a-z0-9]{1,8}$")
 #: The non-root user and group the probe containers run as.
 PROBE_UID = 65532
+#: The cluster domain the plan assumes; the runner reads the real one from a probe pod's
+#: resolv.conf (search line) and rewrites the names (with_cluster_domain).
 CLUSTER_DOMAIN = "cluster.local"
-DNS_HOST = f"kube-dns.kube-system.svc.{CLUSTER_DOMAIN}"
+#: Service names are absolute (trailing dot): no search-list expansion, one lookup.
+DNS_HOST = f"kube-dns.kube-system.svc.{CLUSTER_DOMAIN}."
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 NGINX_CONF_ENV = "NETPOL_NGINX_CONF"
 #: The Pod Security admission label the created namespaces carry.
@@ -159,6 +162,40 @@ def build(
     probes = tuple(sorted((_probe(plan, cell) for cell in scenario.cells), key=lambda p: p.id))
     planned = replace(plan, probes=probes)
     return replace(planned, datapath=datapath_probes(planned))
+
+
+def cluster_domain_of(resolv_conf: str) -> str | None:
+    """The cluster domain a pod's resolv.conf names: ``svc.<domain>`` on the search line."""
+    for line in resolv_conf.splitlines():
+        words = line.split()
+        if words[:1] == ["search"]:
+            for word in words[1:]:
+                if word.startswith("svc.") and len(word) > 4:
+                    return word[4:].rstrip(".")
+    return None
+
+
+def uses_cluster_names(plan: Plan) -> bool:
+    """Whether any probe looks a name up under the cluster domain (Services, DNS)."""
+    suffix = f".svc.{CLUSTER_DOMAIN}."
+    return any((p.host or "").endswith(suffix) for p in (*plan.probes, *plan.datapath))
+
+
+def with_cluster_domain(plan: Plan, domain: str) -> Plan:
+    """The plan with every cluster name under ``domain`` instead of ``cluster.local``."""
+    if domain == CLUSTER_DOMAIN:
+        return plan
+    old, new = f".svc.{CLUSTER_DOMAIN}.", f".svc.{domain}."
+
+    def moved(probe: Probe) -> Probe:
+        host = probe.host or ""
+        return replace(probe, host=host[: -len(old)] + new) if host.endswith(old) else probe
+
+    return replace(
+        plan,
+        probes=tuple(moved(p) for p in plan.probes),
+        datapath=tuple(moved(p) for p in plan.datapath),
+    )
 
 
 def datapath_probes(plan: Plan) -> tuple[Probe, ...]:
@@ -453,7 +490,7 @@ def _probe(plan: Plan, cell: Cell) -> Probe:
     probe_kind = kind_for(kind, cell.protocol)
     target = plan.pod_of(cell.target.name)
     if kind is TargetKind.SERVICE:
-        host = f"{target.name}.{target.namespace}.svc.{CLUSTER_DOMAIN}"
+        host = f"{target.name}.{target.namespace}.svc.{CLUSTER_DOMAIN}."
         return Probe(probe_id, cell, probe_kind, source, cell.port, cell.protocol, host=host)
     return Probe(probe_id, cell, probe_kind, source, cell.port, cell.protocol, target_pod=target)
 
@@ -514,7 +551,7 @@ def build_in_place(
         target = targets.get(w.name) or placeholder(w.name)
         host = None
         if kind is TargetKind.SERVICE:
-            host = f"{w.service or w.name}.{w.namespace}.svc.{CLUSTER_DOMAIN}"
+            host = f"{w.service or w.name}.{w.namespace}.svc.{CLUSTER_DOMAIN}."
         probes.append(
             Probe(
                 probe_id,

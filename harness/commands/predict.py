@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
 
-import yaml
-
 from harness.errors import ConfigError
 from harness.errors import HarnessError
+from harness.errors import ScenarioError
 
 if TYPE_CHECKING:
     from harness.policy.engine import ClusterModel
@@ -79,7 +78,15 @@ def run(args: argparse.Namespace) -> int:
     from harness.policy.engine import parse_port
 
     port = parse_port(str(args.port))
-    cluster = load_cluster(args.objects)
+    notes: list[str] = []
+    cluster = load_cluster(args.objects, notes)
+    if notes:
+        shown = ", ".join(notes[:5]) + (f" and {len(notes) - 5} more" if len(notes) > 5 else "")
+        print(
+            f"netpol-harness: note: ignored {len(notes)} object(s) that do not change which pod "
+            f"may reach which: {shown}",
+            file=sys.stderr,
+        )
     if args.explain:
         src, dst = args.explain
         out.write(cluster.decide(src, dst, port, args.protocol).explain() + "\n")
@@ -94,81 +101,206 @@ def run(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- input
 
+#: ``--objects`` files are kubectl dumps: bigger than scenario files, still bounded.
+MAX_OBJECTS_BYTES = 16 * 1024 * 1024
+MAX_OBJECTS = 50_000
 
-def _documents(path: str, text: str) -> Iterator[tuple[int, Any]]:
-    """(line, object) for every document of a YAML stream, ``kind: List`` items expanded."""
-    # libyaml's loader when present: a 1,000-pod kubectl dump parses ~10x faster.
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
+
+def _documents(path: str, data: bytes) -> list[Any]:
+    """The documents of an objects file through the hardened loader (YAML or JSON)."""
+    from harness.scenario.yamlload import load_all
+
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:  # an empty document
+        return load_all(data, path, max_bytes=MAX_OBJECTS_BYTES)
+    except ScenarioError as exc:
+        head = data.lstrip()[:1]
+        if head in (b"{", b"[") and b"\t" in data and "invalid YAML" in exc.message:
+            # JSON may indent with tabs, YAML may not; outside JSON strings a tab is only
+            # white space (inside them it must be escaped), so a space reads the same.
+            return load_all(data.replace(b"\t", b" "), path, max_bytes=MAX_OBJECTS_BYTES)
+        raise
+
+
+def _objects(path: str, docs: list[Any]) -> Iterator[tuple[int, Any]]:
+    """(line, object) of every document, ``kind: List`` items expanded with their lines."""
+    from harness.scenario.yamlload import YList
+    from harness.scenario.yamlload import YMap
+
+    for doc in docs:
+        line = getattr(doc, "line", 1)
+        if isinstance(doc, YMap) and str(doc.get("kind", "")).endswith("List") and ("items" in doc):
+            items = doc["items"]
+            if items is None:
                 continue
-            data = loader.construct_document(node)
-            line = node.start_mark.line + 1
-            if isinstance(data, Mapping) and str(data.get("kind", "")).endswith("List"):
-                item_nodes: list[yaml.Node] = []
-                if isinstance(node, yaml.MappingNode):
-                    for key, value in node.value:
-                        if key.value == "items" and isinstance(value, yaml.SequenceNode):
-                            item_nodes = list(value.value)
-                items = data.get("items") or []
-                if not isinstance(items, list):
-                    raise ConfigError(f"{path}:{line}: `items` of a kind: List must be a list")
-                for i, item in enumerate(items):
-                    at = item_nodes[i].start_mark.line + 1 if i < len(item_nodes) else line
-                    yield at, item
-            else:
-                yield line, data
-    finally:
-        loader.dispose()
+            if not isinstance(items, YList):
+                raise ScenarioError(
+                    path,
+                    doc.value_line("items"),
+                    "`items` of a kind: List must be a list",
+                    FIX_OBJECTS.removeprefix("fix: "),
+                )
+            for i, item in enumerate(items):
+                yield items.item_line(i), item
+        else:
+            yield line, doc
 
 
 def load_objects(path: str) -> list[tuple[int, Any]]:
     """Every object of a YAML or JSON file with its line number; errors name the file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file ({FIX_OBJECTS})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc} ({FIX_OBJECTS})") from None
-    try:
-        return list(_documents(path, text))
-    except yaml.YAMLError as exc:
-        # JSON is YAML, except for a few corners (tabs): try JSON before giving up.
-        if text.lstrip().startswith(("{", "[")):
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError:
-                pass
-            else:
-                docs = data if isinstance(data, list) else [data]
-                return [(1, d) for d in docs]
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML/JSON: {problem} ({FIX_OBJECTS})") from None
+    from harness.scenario.yamlload import escape
+    from harness.scenario.yamlload import read_bytes
+    from harness.scenario.yamlload import stat_problem
+
+    shown = escape(path)
+    problem = stat_problem(Path(path))
+    if problem == "does not exist":
+        raise ConfigError(f"{shown}: no such file ({FIX_OBJECTS})")
+    if problem:
+        raise ConfigError(f"{shown}: {problem} ({FIX_OBJECTS})")
+    data = read_bytes(Path(path), path, max_bytes=MAX_OBJECTS_BYTES)
+    objects = list(_objects(path, _documents(path, data)))
+    if not objects:
+        raise ConfigError(f"{shown}: the file holds no objects ({FIX_OBJECTS})")
+    if len(objects) > MAX_OBJECTS:
+        raise ConfigError(
+            f"{shown}: more than {MAX_OBJECTS} objects (fix: predict one namespace at a time)"
+        )
+    return objects
 
 
-def load_cluster(paths: Sequence[str]) -> ClusterModel:
-    """A :class:`harness.policy.engine.ClusterModel` from object files."""
+def _identity(obj: Any) -> str:
+    from harness.scenario.yamlload import escape
+
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    meta = meta if isinstance(meta, Mapping) else {}
+    kind = escape(str(obj.get("kind") or "object"))[:60] if isinstance(obj, Mapping) else "object"
+    name = escape(str(meta.get("name") or "?"))[:80]
+    namespace = meta.get("namespace")
+    return f"{kind} {escape(str(namespace))[:63]}/{name}" if namespace else f"{kind} {name}"
+
+
+def _checked(path: str, line: int, obj: Any, notes: list[str]) -> Any:
+    """``obj`` validated as the API server would, refused when predictions cannot model it.
+
+    Returns the plain object to use, or None for an object that cannot change traffic
+    (noted in ``notes``).
+    """
+    from harness.policy.model import classify
+    from harness.scenario import k8svalidate
+    from harness.scenario.checker import all_errors
+    from harness.scenario.checker import combine
+    from harness.scenario.yamlload import YMap
+    from harness.scenario.yamlload import to_plain
+
+    if not isinstance(obj, YMap):
+        from harness.scenario.checker import type_name
+
+        raise ScenarioError(
+            path,
+            line,
+            f"expected a Kubernetes object (a mapping), got {type_name(obj)}",
+            "give Namespace, Pod and NetworkPolicy objects or a kind: List",
+        )
+    ident = _identity(obj)
+    try:
+        k8svalidate.validate(obj, path, line)
+    except ScenarioError as exc:
+        raise combine(
+            [ScenarioError(e.path, e.line, f"{ident}: {e.message}", e.fix) for e in all_errors(exc)]
+        ) from None
+    action, why = classify(obj.get("apiVersion"), obj.get("kind"))
+    if action == "ignore":
+        notes.append(ident)
+        return None
+    if action != "use":
+        text, _, fix = why.partition(" (fix: ")
+        raise ScenarioError(path, obj.value_line("kind"), f"{ident}: {text}", fix.removesuffix(")"))
+    spec = obj.get("spec")
+    if obj["kind"] == "Pod" and isinstance(spec, YMap) and spec.get("hostNetwork") is True:
+        raise ScenarioError(
+            path,
+            spec.key_line("hostNetwork"),
+            f"{ident}: a hostNetwork pod is not supported yet (NetworkPolicies do not apply "
+            "to it and it shares its node's address)",
+            "leave it out of the objects",
+        )
+    return to_plain(obj)
+
+
+def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> ClusterModel:
+    """A :class:`harness.policy.engine.ClusterModel` from object files.
+
+    Every object is validated first; all problems found (up to a cap) are reported
+    together, each as ``file:line: ...`` of the offending field.
+    """
     from harness.policy.engine import ClusterModel
     from harness.policy.engine import parse_objects
+    from harness.scenario.checker import MAX_ERRORS
+    from harness.scenario.checker import all_errors
+    from harness.scenario.checker import combine
 
+    notes = [] if notes is None else notes
     namespaces: list[Namespace] = []
     pods: list[Pod] = []
     policies: list[NetworkPolicy] = []
+    errors: list[ScenarioError] = []
+    seen: dict[tuple[str, str, str], str] = {}
     for path in paths:
-        for line, obj in load_objects(path):
+        try:
+            objects = load_objects(path)
+        except ScenarioError as exc:
+            errors += all_errors(exc)
+            continue
+        for line, obj in objects:
+            if len(errors) >= MAX_ERRORS:
+                break
             try:
-                ns, po, pol = parse_objects([obj])
+                plain = _checked(path, line, obj, notes)
+                if plain is None:
+                    continue
+                meta = plain["metadata"]
+                key = (plain["kind"], str(meta.get("namespace") or "default"), meta["name"])
+                if key in seen:
+                    raise ScenarioError(
+                        path,
+                        line,
+                        f"{_identity(obj)} is given twice (first at {seen[key]})",
+                        "keep one of them: a prediction needs one version of each object",
+                    )
+                seen[key] = f"{path}:{line}"
+                ns, po, pol = parse_objects([plain])
+            except ScenarioError as exc:
+                errors += all_errors(exc)
+                continue
             except HarnessError as exc:
-                raise ConfigError(f"{path}:{line}: {exc}") from None
+                errors.append(ScenarioError(path, line, str(exc)))
+                continue
             namespaces += ns
             pods += po
             policies += pol
+    if errors:
+        raise _predict_wording(combine(errors))
+    if not pods:
+        raise ConfigError(
+            f"{', '.join(paths)}: no Pod objects, so there is no truth table to print "
+            f"({FIX_OBJECTS})"
+        )
     return ClusterModel(namespaces, pods, policies)
+
+
+def _predict_wording(error: ScenarioError) -> ScenarioError:
+    """The loader's "invalid YAML" reads "not valid YAML/JSON" here (both are accepted)."""
+    from harness.scenario.checker import all_errors
+    from harness.scenario.checker import combine
+
+    return combine(
+        [
+            ScenarioError(
+                e.path, e.line, e.message.replace("invalid YAML", "not valid YAML/JSON"), e.fix
+            )
+            for e in all_errors(error)
+        ]
+    )
 
 
 # ---------------------------------------------------------------- output
@@ -183,28 +315,30 @@ def render_json(matrix: Mapping[str, Mapping[str, bool]], port: int | str, proto
 
 
 def render_table(matrix: Mapping[str, Mapping[str, bool]], what: str) -> str:
-    """A reachability truth table: rows are sources, numbered columns are destinations."""
+    """A reachability truth table: rows are sources, numbered columns are destinations.
+
+    Laid out by the plugin's table renderer (:func:`harness.report.tables.render_grids`):
+    at most 100 columns, the numbered columns named in the legend below the grid.
+    """
+    from harness.report.tables import Mark
+    from harness.report.tables import render_grids
+
     names = sorted(matrix)
-    lines = [
-        f"Predicted reachability on {what}: rows = sources, columns = destinations"
-        " ('.' allowed, 'X' denied)",
-    ]
+    title = (
+        f"Predicted reachability on {what}: rows sources, columns destinations"
+        " ('.' allowed, 'X' denied)"
+    )
     if not names:
-        return lines[0] + "\n(no pods)\n"
-    width = len(str(len(names) - 1))
-    lines += [f"  {i:>{width}}  {name}" for i, name in enumerate(names)]
-    left = max(len(n) for n in names)
-    lines.append("")
-    lines.append(" " * left + "  " + " ".join(f"{i:>{width}}" for i in range(len(names))))
+        return title + "\n(no pods)\n"
+    cells: dict[tuple[str, str], Mark] = {}
     allowed = 0
     for src in names:
         row = matrix[src]
-        cells = []
         for dst in names:
-            ok = row.get(dst, False)
+            ok = bool(row.get(dst, False))
             allowed += ok
-            cells.append(f"{'.' if ok else 'X':>{width}}")
-        lines.append(f"{src:<{left}}  " + " ".join(cells))
+            cells[(src, dst)] = Mark("." if ok else "X")
+    lines = [title, *render_grids(names, names, [("", cells)])]
     total = len(names) * len(names)
     lines.append(f"{allowed} of {total} cells allowed, {total - allowed} denied")
     return "\n".join(lines) + "\n"

@@ -5,7 +5,8 @@
    in-place ones) is granted, asked with SelfSubjectAccessReview.
 3. ``images``: the probe images pull: a short-lived client and server pod in a
    temporary namespace (harness labels, Pod Security "restricted") get Ready.
-4. ``dns``: the client pod resolves ``kube-dns.kube-system.svc.cluster.local``.
+4. ``dns``: the client pod resolves ``kube-dns.kube-system.svc.<domain>.`` (the cluster
+   domain read from its resolv.conf), judged by nslookup's output, not its exit code.
 5. ``enforcement``: the CNI enforces NetworkPolicy. The client reaches the
    server (the data path works), then a deny-all-ingress policy is applied to
    the server's namespace and the same probe must time out within a bounded
@@ -447,9 +448,27 @@ class Preflight:
         (observation,) = probing.parse_output([call], result.stdout, result.stderr)
         return observation.outcome, observation.detail
 
+    def _in_cluster_domain(self, probe: Probe) -> str:
+        """The DNS name in the cluster's own domain (read from the probe pod's resolv.conf)."""
+        host = probe.host or ""
+        try:
+            out = self.cluster.exec(
+                probe.source_pod.namespace,
+                probe.source_pod.name,
+                ["cat", "/etc/resolv.conf"],
+                container="client",
+            )
+        except HarnessError:
+            return host
+        domain = planning.cluster_domain_of(out.stdout) if out.exit_code == 0 else None
+        suffix = f".svc.{planning.CLUSTER_DOMAIN}."
+        if domain and host.endswith(suffix):
+            return f"{host[: -len(suffix)]}.svc.{domain}."
+        return host
+
     def _check_dns(self, namespace: str, probe: Probe) -> None:
         started = self._clock()
-        host = probe.host or ""
+        host = self._in_cluster_domain(probe)
         outcome, detail = Outcome.ERROR, ""
         tries = 0
         # Bounded, like the data-path proof: at least 3 tries, then until dns_timeout.

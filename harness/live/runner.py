@@ -35,6 +35,7 @@ from dataclasses import field
 from typing import Any
 from typing import Literal
 
+from harness import plan as planning
 from harness.errors import ClusterError
 from harness.errors import HarnessError
 from harness.live.api import ObjectRef
@@ -177,6 +178,7 @@ class Runner:
             self._deploy(plan)
             ready = self._ready_pods(plan)
             ips = _pod_ips(ready)
+            plan = self._in_cluster_domain(plan)
             say(f"{len(ready)} pods ready; proving the data path ({len(plan.datapath)} probes)")
             self._prove_datapath(plan, ips)
             say(f"data path proven; applying {len(plan.manifests)} manifests")
@@ -203,10 +205,35 @@ class Runner:
         """
         start = self._clock()
         self._exec_containers.update(containers)
+        plan = self._in_cluster_domain(plan)
         verdicts = self._probe_all(plan, ips)
         if self.settings.explain:
             verdicts = explain(self.cluster, plan, verdicts, ips)
         return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
+
+    def _in_cluster_domain(self, plan: Plan) -> Plan:
+        """The plan with Service and DNS names in the cluster's own domain.
+
+        Read from the first client pod's /etc/resolv.conf (its search line names
+        ``svc.<domain>``); clusters are not always ``cluster.local``. Unreadable: the
+        names stay as planned (and a wrong domain shows as DNS failures, never drops).
+        """
+        if not planning.uses_cluster_names(plan):
+            return plan
+        source = next((p.source_pod for p in plan.probes), None)
+        if source is None:
+            return plan
+        container = self._exec_containers.get(source, CLIENT_CONTAINER)
+        try:
+            out = self.cluster.exec(
+                source.namespace, source.name, ["cat", "/etc/resolv.conf"], container=container
+            )
+        except HarnessError:
+            return plan
+        domain = planning.cluster_domain_of(out.stdout) if out.exit_code == 0 else None
+        if domain and domain != planning.CLUSTER_DOMAIN:
+            self._progress(f"cluster domain {domain} (from {source}'s resolv.conf)")
+        return planning.with_cluster_domain(plan, domain) if domain else plan
 
     def _check_stop(self) -> None:
         if self._stop.is_set():

@@ -199,7 +199,13 @@ def _write_setup_failure(options: NetpolOptions, message: str) -> None:
     from harness import report
 
     summaries = [report.setup_summary("preflight", message)]
-    report.write_reports(summaries, junit=options.junit, report_json=options.report_json)
+    report.write_reports(
+        summaries,
+        junit=options.junit,
+        report_json=options.report_json,
+        html=options.html,
+        markdown=options.markdown,
+    )
 
 
 _NO_PREFLIGHT = "(no cell was run; fix the cluster, or skip this check with --netpol-no-preflight)"

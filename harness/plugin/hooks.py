@@ -32,6 +32,8 @@ from harness.plugin.items import NAMES_KEY
 from harness.plugin.items import NO_CLUSTER
 from harness.plugin.items import CellItem
 from harness.plugin.items import ScenarioFile
+from harness.plugin.items import static_results
+from harness.plugin.items import warn_near_miss
 from harness.plugin.options import OPTIONS_KEY
 from harness.plugin.options import add_options
 from harness.plugin.options import cluster_configured
@@ -60,16 +62,18 @@ def pytest_configure(config: pytest.Config) -> None:
         # From the first hook on, SIGTERM (CI cancel) unwinds like Ctrl-C: the preflight's
         # canary and every scenario's namespaces are deleted, reports still written.
         config.add_cleanup(interrupt_on_sigterm())
+    if config.option.collectonly:
+        return  # collecting (an IDE, --co) never writes or overwrites a report
 
-        def live_results() -> list[Any]:
-            session = config.stash.get(LIVE_KEY, None)
-            results = getattr(session, "results", None)
-            return list(results()) if callable(results) else []
+    def results() -> list[Any]:
+        session = config.stash.get(LIVE_KEY, None)
+        live = getattr(session, "results", None)
+        return (list(live()) if callable(live) else []) + static_results(config)
 
-        reporter = Reporter(
-            config, junit=options.junit, report_json=options.report_json, results=live_results
-        )
-        config.pluginmanager.register(reporter, "netpol-reporter")
+    reporter = Reporter(
+        config, junit=options.junit, report_json=options.report_json, results=results
+    )
+    config.pluginmanager.register(reporter, "netpol-reporter")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -107,6 +111,7 @@ def pytest_collection_modifyitems(
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    warn_near_miss(file_path, parent)  # x.netpol.yml and the like: a warning with the fix
     if file_path.name.endswith(SUFFIX):
         collector: ScenarioFile = ScenarioFile.from_parent(parent, path=file_path)
         return collector

@@ -128,6 +128,35 @@ class ScenarioFile(pytest.File):
         return super().repr_failure(excinfo)
 
 
+_NEAR_MISS = re.compile(r"\.netpol[._-]?(ya?ml)([._~-].*)?$|\.netpol\.?$", re.IGNORECASE)
+
+
+def near_miss(file_path: Path) -> str | None:
+    """A warning for a file named almost like a scenario (``x.netpol.yml``), else None.
+
+    Only ``*.netpol.yaml`` files are collected; a near miss would be skipped without a
+    word, and its cells never run.
+    """
+    name = file_path.name
+    if name.endswith(".netpol.yaml"):
+        return None
+    m = _NEAR_MISS.search(name)
+    if m is None:
+        return None
+    stem = name[: m.start()]
+    return (
+        f"{file_path}: not collected: only *.netpol.yaml files are scenario files "
+        f"(fix: rename it to {stem}.netpol.yaml if it is a scenario)"
+    )
+
+
+def warn_near_miss(file_path: Path, parent: pytest.Collector) -> None:
+    """Say so at collection when a file looks like a scenario but is not named like one."""
+    text = near_miss(file_path)
+    if text is not None:
+        parent.warn(pytest.PytestCollectionWarning(text))
+
+
 def _name_line(path: Path, name: str) -> int | None:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -18,6 +18,10 @@ import pytest
 from harness.images import DEFAULT_IMAGES
 from harness.options import NetpolOptions
 from harness.scenario.loader import parse_duration
+from harness.scenario.yamlload import echo
+from harness.scenario.yamlload import escape
+from harness.scenario.yamlload import has_lookalikes
+from harness.scenario.yamlload import stat_problem
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 OPTIONS_KEY = pytest.StashKey[NetpolOptions]()
@@ -125,18 +129,32 @@ def resolve_options(config: pytest.Config) -> NetpolOptions:
             )
         if not text:
             continue
+        if has_lookalikes(text):
+            raise pytest.UsageError(
+                f"{origin} {echo(text)} holds control or non-ASCII characters (shown escaped) "
+                "(fix: retype the value)"
+            )
         if kind == "path":
             path = Path(text).expanduser()
-            if not path.is_file():
+            problem = stat_problem(path)
+            if problem == "does not exist":
+                problem = "no such file"
+            if problem:
                 raise pytest.UsageError(
-                    f"{origin} {text}: no such file (fix: give the path of a kubeconfig file, "
-                    "e.g. the one `make demo` writes)"
+                    f"{origin} {escape(text[:200])}: {problem} (fix: give the path of a kubeconfig "
+                    "file, e.g. the one `make demo` writes)"
                 )
-            values[key] = str(path.resolve())
-        elif kind == "int":
-            if not re.fullmatch(r"\d+", text) or not 1 <= int(text) <= 1024:
+            try:
+                values[key] = str(path.resolve())
+            except (OSError, RuntimeError):
                 raise pytest.UsageError(
-                    f"{origin} {text!r} is not a number from 1 to 1024 "
+                    f"{origin} {escape(text[:200])}: is a symbolic link loop "
+                    "(fix: give the path of a kubeconfig file)"
+                ) from None
+        elif kind == "int":
+            if not re.fullmatch(r"\d{1,5}", text) or not 1 <= int(text) <= 1024:
+                raise pytest.UsageError(
+                    f"{origin} {echo(text)} is not a number from 1 to 1024 "
                     f"(fix: e.g. {_example(name, origin, '16')})"
                 )
             values[key] = int(text)
@@ -148,14 +166,14 @@ def resolve_options(config: pytest.Config) -> NetpolOptions:
                 seconds = -1.0
             if not low <= seconds <= high:
                 raise pytest.UsageError(
-                    f"{origin} {text!r} is not a duration from {low:g}s to {high:g}s "
+                    f"{origin} {echo(text)} is not a duration from {low:g}s to {high:g}s "
                     f"(fix: e.g. {_example(name, origin, '2s')}; units: ms, s, m)"
                 )
             values[key] = seconds
         else:
             if any(c.isspace() for c in text):
                 raise pytest.UsageError(
-                    f"{origin} {text!r} must not contain spaces (fix: quote one value)"
+                    f"{origin} {echo(text)} must not contain spaces (fix: quote one value)"
                 )
             values[key] = text
     preflight = not values.pop("no_preflight", False)
@@ -179,7 +197,7 @@ def _names(value: Any, origin: str) -> tuple[str, ...]:
                 continue
             if not _SECRET_NAME.match(name):
                 raise pytest.UsageError(
-                    f"{origin} {name!r} is not a Secret name (fix: lowercase letters, digits, "
+                    f"{origin} {echo(name)} is not a Secret name (fix: lowercase letters, digits, "
                     "'-' and '.', e.g. regcred)"
                 )
             if name not in names:

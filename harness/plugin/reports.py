@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -68,6 +69,8 @@ class Reporter:
         self._results = results  # the live session's ScenarioResults of this process
         self._summaries: dict[str, report.ScenarioSummary] = {}
         self._errors: dict[str, str] = {}  # scenario -> first setup error seen in a report
+        #: scenario -> the cell keys pytest ran here (reports hold exactly those cells)
+        self._ran: dict[str, set[str]] = {}
         self.written: list[str] = []
 
     @property
@@ -83,6 +86,9 @@ class Reporter:
         return report_.nodeid.split("::", 1)[0]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if "cell" in props and (report.when == "call" or report.failed):
+            self._ran.setdefault(str(props["scenario"]), set()).add(str(props["cell"]))
         if report.when == "setup" and report.failed:
             scenario = self._scenario_for(report)
             self._errors.setdefault(scenario, str(report.longrepr).strip().splitlines()[0])
@@ -95,6 +101,16 @@ class Reporter:
 
     # ------------------------------------------------------------ writing
 
+    def _ran_only(self, results: list[Any]) -> list[Any]:
+        """Each result with just the cells pytest ran (-x stops early; -k, --lf select)."""
+        out = []
+        for result in results:
+            ran = self._ran.get(result.plan.scenario.name, set())
+            kept = tuple(v for v in result.verdicts if v.probe.cell.key in ran)
+            if kept or result.setup_error:
+                out.append(replace(result, verdicts=kept))
+        return out
+
     def summaries(self) -> list[report.ScenarioSummary]:
         merged = dict(self._summaries)
         for scenario, error in self._errors.items():
@@ -104,7 +120,7 @@ class Reporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        own = [report.summarize(result) for result in self._results()]
+        own = [report.summarize(result) for result in self._ran_only(self._results())]
         if self.is_worker:
             workeroutput: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
             workeroutput[WORKER_KEY] = json.dumps(own)

@@ -7,6 +7,7 @@ answered (port 53 was reachable): it counts as reached.
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from harness.model import Outcome
@@ -34,14 +35,28 @@ def command(index: int, call: ProbeCall) -> str:
 
 
 def classify(code: int, extra: str) -> tuple[Outcome, str]:
+    """nslookup's exit code AND its output: busybox builds exit 0 on NXDOMAIN.
+
+    An answer is ``Name: ...`` followed by ``Address: ...`` (busybox and bind9
+    nslookup alike; the script joins the output into one line); "can't find"/NXDOMAIN is a DNS_FAILURE whatever the exit
+    code; "timed out"/"no servers could be reached" is DROPPED.
+    """
     low = extra.lower()
-    if code == 0:
-        return Outcome.CONNECTED, "nslookup answered"
+    text = " ".join(extra.split())[:300]
     if "timed out" in low or "no servers could be reached" in low:
-        return Outcome.DROPPED, f"nslookup exit {code}: {extra.strip()}"
+        return Outcome.DROPPED, f"nslookup exit {code}: {text}"
     if "nxdomain" in low or "can't find" in low or "can't resolve" in low:
-        return Outcome.DNS_FAILURE, f"nslookup exit {code}: {extra.strip()}"
-    return Outcome.ERROR, f"nslookup exit {code}: {extra.strip()}"
+        return Outcome.DNS_FAILURE, f"nslookup exit {code}: {text}"
+    answered = _ANSWER.search(extra) is not None
+    if code == 0 and answered:
+        return Outcome.CONNECTED, "nslookup answered"
+    if code == 0:
+        return Outcome.DNS_FAILURE, f"nslookup exit 0 without an answer: {text}"
+    return Outcome.ERROR, f"nslookup exit {code}: {text}"
+
+
+#: "Name: <name>" then an "Address" line: the lookup got an answer.
+_ANSWER = re.compile(r"\bName:\s*\S+\s+Address(?: \d+)?:\s*\S+")
 
 
 def rerun(address: str, port: int, connect_timeout: float) -> str:

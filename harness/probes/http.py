@@ -112,6 +112,10 @@ def classify(code: int, extra: str) -> tuple[Outcome, str]:
     http_code = extra.split(" ", 1)[0] if extra else ""
     if code == 0:
         return Outcome.CONNECTED, f"curl exit 0, HTTP {http_code}"
+    if code == 28 and "resolv" in message.lower():
+        # The lookup of a Service name timed out inside the connect timeout: DNS is
+        # blocked or broken; the port was never tried (not a drop of the port).
+        return Outcome.DNS_FAILURE, f"curl exit 28 (DNS lookup timed out): {message}"
     if code == 28 and not connected:
         return Outcome.DROPPED, f"curl exit 28 (timeout): {message}".rstrip(": ")
     if code == 7:

@@ -7,17 +7,24 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.report.html import html_report
 from harness.report.junit import junit_from_summaries
+from harness.report.markdown import markdown_summary
 from harness.report.summary import ScenarioSummary
 from harness.report.summary import summary_document
 
 
 def atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (parents made)."""
+    """Write ``text`` to ``path`` through a temporary file and a rename (parents made).
+
+    The file gets the mode a plain ``open()`` would give it (0666 less the umask), not
+    the temporary file's 0600: a CI job's report must be readable by the next step.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, target)
@@ -26,10 +33,21 @@ def atomic_write(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_reports(
-    summaries: Sequence[ScenarioSummary], *, junit: str | None, report_json: str | None
+    summaries: Sequence[ScenarioSummary],
+    *,
+    junit: str | None,
+    report_json: str | None,
+    html: str | None = None,
+    markdown: str | None = None,
 ) -> list[str]:
-    """THE writer of a run's reports: one JUnit file and one JSON summary, as configured.
+    """THE writer of a run's reports: JUnit, JSON, HTML and Markdown, as configured.
 
     Returns what was written, as lines for the terminal ("JUnit: PATH").
     """
@@ -40,4 +58,10 @@ def write_reports(
     if report_json:
         atomic_write(report_json, summary_document(summaries))
         written.append(f"JSON summary: {report_json}")
+    if html:
+        atomic_write(html, html_report(summaries))
+        written.append(f"HTML report: {html}")
+    if markdown:
+        atomic_write(markdown, markdown_summary(summaries))
+        written.append(f"Markdown summary: {markdown}")
     return written

@@ -1,10 +1,11 @@
 """The typed summary of a run: one :class:`ScenarioSummary` per scenario, JSON-ready.
 
 :func:`summarize` builds it from a :class:`~harness.model.ScenarioResult`; every
-report (JUnit, truth tables, the JSON summary) and the pytest-xdist hand-over
-(:mod:`harness.plugin.reports`) consume it. A scenario that never ran (a setup
-error before any live result) has a summary too: :func:`setup_summary`, without
-the keys only a run knows (path, run_id, namespaces, seconds).
+report (JUnit, truth tables, HTML, Markdown, the JSON summary) and the
+pytest-xdist hand-over (:mod:`harness.plugin.reports`) consume it. A scenario that
+never ran (a setup error before any live result) has a summary too:
+:func:`setup_summary`, without the keys only a run knows (path, run_id, namespaces,
+seconds, started).
 
 No secrets are ever part of a summary (commands, addresses, pod names only).
 """
@@ -12,15 +13,19 @@ No secrets are ever part of a summary (commands, addresses, pod names only).
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Sequence
 from typing import NotRequired
 from typing import TypedDict
 
+from harness.model import CREATED_ANNOTATION
 from harness.model import ScenarioResult
 from harness.model import Status
 from harness.model import Verdict
 
-SUMMARY_VERSION = 1
+#: 2: cells carry ``flipped``, ``file``, ``line`` and ``pytest_rerun``; scenarios
+#: ``flipped``, ``started`` and ``hostname``.
+SUMMARY_VERSION = 2
 
 
 class CellSummary(TypedDict):
@@ -41,8 +46,12 @@ class CellSummary(TypedDict):
     tries: int
     seconds: float
     detail: str
-    explanation: str
-    rerun: str
+    explanation: str  # the deciding policy and rule (PASS and FAIL cells alike)
+    rerun: str  # the kubectl exec command that reproduces the probe
+    flipped: bool  # the network changed its answer: disagreed after it had agreed
+    file: str  # the scenario file the cell is written in, as given to pytest
+    line: int  # the cell's line in that file (1-based; 0 when unknown)
+    pytest_rerun: str  # the pytest command that reruns this cell alone
 
 
 class ScenarioSummary(TypedDict):
@@ -56,7 +65,10 @@ class ScenarioSummary(TypedDict):
     path: NotRequired[str]
     run_id: NotRequired[str]
     namespaces: NotRequired[dict[str, str]]  # scenario namespace -> real namespace
-    seconds: NotRequired[float]
+    seconds: NotRequired[float]  # wall time of the scenario (its cells overlap)
+    flipped: NotRequired[int]  # cells whose answer flipped
+    started: NotRequired[str]  # RFC 3339, when the scenario's plan was made ("" unknown)
+    hostname: NotRequired[str]  # the machine that ran it
 
 
 class SummaryDocument(TypedDict):
@@ -66,8 +78,16 @@ class SummaryDocument(TypedDict):
     scenarios: list[ScenarioSummary]
 
 
-def summarize_cell(v: Verdict) -> CellSummary:
+def pytest_rerun(path: str, cell_id: str) -> str:
+    """The pytest command that reruns one cell: ``pytest 'PATH::CELL[EXPECT]'``."""
+    name = cell_id.split("::", 1)[-1]
+    return f"pytest '{path}::{name}'" if path else f"pytest -k '{name}'"
+
+
+def summarize_cell(v: Verdict, path: str = "") -> CellSummary:
     p = v.probe
+    where = p.cell.where
+    file = where.path if where is not None else path
     return {
         "id": p.id,
         "cell": p.cell.key,
@@ -82,11 +102,23 @@ def summarize_cell(v: Verdict) -> CellSummary:
         "observed": v.observed.value,
         "status": v.status.value,
         "tries": v.tries,
-        "seconds": v.seconds,
+        "seconds": round(v.seconds, 3),
         "detail": v.detail,
         "explanation": v.explanation,
         "rerun": v.rerun,
+        "flipped": bool(v.flipped),
+        "file": file,
+        "line": where.line if where is not None else 0,
+        "pytest_rerun": pytest_rerun(path or file, p.id),
     }
+
+
+def _started(result: ScenarioResult) -> str:
+    for namespace in result.plan.namespaces:
+        annotations = (namespace.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(CREATED_ANNOTATION):
+            return str(annotations[CREATED_ANNOTATION])
+    return ""
 
 
 def summarize(result: ScenarioResult) -> ScenarioSummary:
@@ -104,7 +136,10 @@ def summarize(result: ScenarioResult) -> ScenarioSummary:
         "seconds": round(result.seconds, 3),
         "setup_error": result.setup_error,
         "counts": counts,
-        "cells": [summarize_cell(v) for v in result.verdicts],
+        "flipped": sum(1 for v in result.verdicts if v.flipped),
+        "started": _started(result),
+        "hostname": socket.gethostname(),
+        "cells": [summarize_cell(v, plan.scenario.path) for v in result.verdicts],
     }
 
 
@@ -117,6 +152,19 @@ def setup_summary(scenario: str, error: str) -> ScenarioSummary:
         "cells": [],
         "counts": {},
     }
+
+
+def flipped_count(summary: ScenarioSummary) -> int:
+    """Cells of ``summary`` whose answer flipped (also for summaries without the key)."""
+    return sum(1 for c in summary.get("cells", []) if c.get("flipped"))
+
+
+def status_counts(summary: ScenarioSummary) -> dict[str, int]:
+    """pass/fail/error -> cells, counted from the cells (every Status present)."""
+    counts = {s.value: 0 for s in Status}
+    for c in summary.get("cells", []):
+        counts[str(c["status"])] = counts.get(str(c["status"]), 0) + 1
+    return counts
 
 
 def summary_document(summaries: Sequence[ScenarioSummary]) -> str:

@@ -68,6 +68,9 @@ class FakeCluster:
     exec_seconds: float = 0.0
     fail_create_kind: str = ""
     not_ready: Exception | None = None
+    #: The domain on the search line of the pods' resolv.conf.
+    cluster_domain: str = "cluster.local"
+    resolv_reads: int = 0
     created: list[dict[str, Any]] = field(default_factory=list)
     execs: list[tuple[str, str]] = field(default_factory=list)  # (pod, phase)
     policies_applied: bool = False
@@ -120,6 +123,12 @@ class FakeCluster:
         timeout: float = 0,
     ) -> Result:
         key = f"{namespace}/{pod}"
+        if list(command) == ["cat", "/etc/resolv.conf"]:
+            with self._lock:
+                self.resolv_reads += 1
+            domain = self.cluster_domain
+            search = f"search {namespace}.svc.{domain} svc.{domain} {domain}"
+            return Result(f"{search}\nnameserver 10.96.0.10\noptions ndots:5\n", "", 0)
         phase = "probe" if self.policies_applied else "datapath"
         with self._lock:
             n = self._counts.get(key, 0) + 1
@@ -141,7 +150,11 @@ class FakeCluster:
         for m in _CALL.finditer(command[2]):
             index, body = int(m.group(1)), m.group(2)
             others.add(index)
-            code, extra = net(_parse(key, body), round_no)
+            probed = _parse(key, body)
+            code, extra = net(probed, round_no)
+            if probed.kind == "dns" and code == 0 and "Name:" not in extra:
+                # what nslookup prints for an answer (the classifier reads the output)
+                extra = f"Server: 10.96.0.10 Name: {probed.address} Address: 10.96.0.10"
             if index not in lost:
                 lines.append(f"NPH {index} {code} 0.010 {extra}")
         # HTTP probes take the indices the UDP/DNS lines left free, in order (the

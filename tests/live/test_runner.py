@@ -296,7 +296,7 @@ def _only_dns_plan() -> Plan:
         source_pod=plan.probes[0].source_pod,
         port=53,
         protocol="UDP",
-        host="kube-dns.kube-system.svc.cluster.local",
+        host="kube-dns.kube-system.svc.cluster.local.",
     )
     scenario = replace(plan.scenario, workloads=(plan.scenario.workloads[1],))
     only_dns = replace(plan, scenario=scenario, probes=(dns_probe,))
@@ -449,3 +449,27 @@ def test_cell_flapping_after_confirmation_is_not_confirmed_twice() -> None:
     assert allow.status is Status.PASS
     assert allow.tries == 3
     assert "changed after agreeing: connected" in allow.detail
+
+
+def test_service_and_dns_names_follow_the_cluster_domain() -> None:
+    # A cluster whose domain is not cluster.local: the names come from the pods' resolv.conf.
+    plan = _only_dns_plan()
+    cluster = FakeCluster(cluster_domain="corp.example")
+    seen: list[str] = []
+
+    def net(p: Probed, rnd: int) -> tuple[int, str]:
+        seen.append(p.address)
+        return CONNECTED
+
+    cluster.network = cluster.datapath = net
+    result = _runner(cluster, FakeClock(), confirm="none").run(plan)
+    assert result.setup_error == ""
+    assert cluster.resolv_reads == 1
+    assert set(seen) == {"kube-dns.kube-system.svc.corp.example."}
+    assert result.verdicts[0].probe.host == "kube-dns.kube-system.svc.corp.example."
+
+
+def test_cluster_domain_of_a_resolv_conf() -> None:
+    text = "search shop.svc.k8s.local svc.k8s.local k8s.local\nnameserver 10.0.0.10\n"
+    assert planning.cluster_domain_of(text) == "k8s.local"
+    assert planning.cluster_domain_of("nameserver 10.0.0.10\n") is None

@@ -286,14 +286,14 @@ def test_probes(scenario: Scenario) -> None:
     svc = probes["web->svc:api:8080/TCP"]
     assert (svc.kind, svc.host, svc.target_pod) == (
         ProbeKind.HTTP,
-        "api.back-r1.svc.cluster.local",
+        "api.back-r1.svc.cluster.local.",
         None,
     )
     assert svc.source_pod == PodRef("front-r1", "web")
     dns = probes["api->dns:53/UDP"]
     assert (dns.kind, dns.host, dns.port, dns.protocol) == (
         ProbeKind.DNS,
-        "kube-dns.kube-system.svc.cluster.local",
+        "kube-dns.kube-system.svc.cluster.local.",
         53,
         "UDP",
     )

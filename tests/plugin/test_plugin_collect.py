@@ -431,3 +431,54 @@ def test_last_failed_reruns_exactly_the_failed_cells(project: pytest.Pytester) -
     assert "rerun previous 2 failures" in again.stdout.str()
     ids = sorted(re.findall(r"FAILED (\S+)", again.stdout.str()))
     assert ids == sorted(i for i in THREE_TIER_IDS if i.endswith("[deny]"))
+
+
+def test_collect_only_leaves_an_existing_report_untouched(project: pytest.Pytester) -> None:
+    junit = project.path / "reports" / "junit.xml"
+    junit.parent.mkdir()
+    junit.write_text("<previous/>")
+    result = project.runpytest("--co", "-q", "--netpol-junit", str(junit), "scenarios")
+    assert result.ret == 0
+    assert junit.read_text() == "<previous/>"
+
+
+def test_static_runs_write_reports_with_exactly_the_cells_pytest_ran(
+    project: pytest.Pytester,
+) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    junit, summary = project.path / "junit.xml", project.path / "summary.json"
+    result = project.runpytest(
+        "--netpol-static",
+        "--netpol-junit",
+        str(junit),
+        "--netpol-report-json",
+        str(summary),
+        "-k",
+        "three and allow",
+        "scenarios",
+    )
+    result.assert_outcomes(passed=2, deselected=4)
+    root = ET.parse(junit).getroot()
+    names = sorted(c.get("name") or "" for c in root.iter("testcase"))
+    assert names == ["api->db:5432/TCP[allow]", "web->api:8080/TCP[allow]"]
+    assert root.get("tests") == "2"
+    cells = [c for s in json.loads(summary.read_text())["scenarios"] for c in s["cells"]]
+    assert len(cells) == 2
+    assert all(c["explanation"] for c in cells)  # the deciding policy, passing cells too
+
+
+def test_x_stops_early_and_the_report_holds_only_the_cells_that_ran(
+    project: pytest.Pytester,
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    junit = project.path / "junit.xml"
+    result = project.runpytest(
+        "--netpol-static", "-x", "--netpol-junit", str(junit), "scenarios/three-tier.netpol.yaml"
+    )
+    outcomes = result.parseoutcomes()
+    ran = outcomes.get("passed", 0) + outcomes.get("failed", 0)
+    assert outcomes.get("failed") == 1 and ran < 4
+    assert ET.parse(junit).getroot().get("tests") == str(ran)

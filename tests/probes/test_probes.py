@@ -83,7 +83,7 @@ def test_curl_groups_map_back_to_probe_indices() -> None:
             "NPC 1 0 28 3.001 000 0.000000 Connection timed out after 3001 milliseconds",
             "NPH 0 0 0.010 netpol-harness-probe",
             "NPC 0 0 7 0.001 000 0.000000 Failed to connect: Connection refused",
-            "NPH 2 0 0.020 Server: 10.96.0.10",
+            "NPH 2 0 0.020 Server: 10.96.0.10 Name: kube-dns Address: 10.96.0.10",
         ]
     )
     obs = parse_output(calls, out)
@@ -283,6 +283,13 @@ def test_parse_partial_output_cut_mid_line() -> None:
         (7, "000 0 Failed to connect: Connection refused", Outcome.REFUSED, "refused"),
         (7, "000 0 Failed to connect: No route to host", Outcome.REFUSED, "REJECT"),
         (6, "000 0 Could not resolve host: x", Outcome.DNS_FAILURE, "resolve"),
+        # a Service name whose lookup timed out: DNS is blocked, the port was never tried
+        (
+            28,
+            "000 0.000000 Resolving timed out after 1000 milliseconds",
+            Outcome.DNS_FAILURE,
+            "DNS lookup timed out",
+        ),
         (52, "000 0.000100 Empty reply from server", Outcome.CONNECTED, "exit 52"),
         (56, "000 0 Recv failure", Outcome.ERROR, "exit 56"),
         (127, "sh: curl: not found", Outcome.ERROR, "missing"),
@@ -301,6 +308,20 @@ def test_classify_curl(code: int, extra: str, outcome: Outcome, needle: str) -> 
         (1, ";; connection timed out; no servers could be reached", Outcome.DROPPED),
         (1, "** server can't find x: NXDOMAIN", Outcome.DNS_FAILURE),
         (1, "something else", Outcome.ERROR),
+        # busybox builds that exit 0 on NXDOMAIN: the output decides, not the exit code
+        (
+            0,
+            "Server: 10.96.0.10 Address: 10.96.0.10:53 ** server can't find "
+            "kube-dns.kube-system.svc.cluster.local: NXDOMAIN",
+            Outcome.DNS_FAILURE,
+        ),
+        (0, "Server: 10.96.0.10 Address: 10.96.0.10:53", Outcome.DNS_FAILURE),  # no answer
+        (
+            0,
+            "Server: 10.96.0.10 Address: 10.96.0.10:53 Name: db.shop.svc.example.org "
+            "Address: 10.96.4.2",
+            Outcome.CONNECTED,
+        ),
     ],
 )
 def test_classify_nslookup(code: int, extra: str, outcome: Outcome) -> None:

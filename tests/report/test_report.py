@@ -19,6 +19,7 @@ from harness.report import summarize
 from harness.report import summary_document
 from harness.report import truth_tables
 from tests.live.factory import make_plan
+from tests.report import kit
 
 CELLS: list[tuple[str, str, int, Any]] = [
     ("web", "api", 80, "allow"),
@@ -93,6 +94,7 @@ def test_junit_one_case_per_cell_with_properties() -> None:
         "observed": "connected",
         "tries": "2",
         "seconds": "1.5",
+        "flipped": "false",
         "rerun": "kubectl exec -n ns-r1 web -c client -- curl x",
     }
 
@@ -140,22 +142,23 @@ def test_truth_tables() -> None:
     text = truth_tables(_mixed())
     expected, observed, comparison = text.strip().split("\n\n")
     assert expected.splitlines()[0] == "demo: expected"
-    header = expected.splitlines()[1]
-    assert "api:80/TCP" in header and "db:5432/TCP" in header
-    rows = {ln.split("|")[0].strip(): ln for ln in expected.splitlines()[3:]}
-    assert set(rows) == {"api", "web"}
+    # numbered columns, named in the legend below the last table (sorted names)
+    assert expected.splitlines()[1].split() == ["0", "1"]
+    assert "  0  api:80/TCP" in comparison.splitlines()
+    assert "  1  db:5432/TCP" in comparison.splitlines()
 
     def cells(table: str, row: str) -> list[str]:
-        line = next(ln for ln in table.splitlines()[3:] if ln.split("|")[0].strip() == row)
-        return [c.strip() for c in line.split("|")[1:]]
+        line = next(ln for ln in table.splitlines()[2:] if ln.split()[0] == row)
+        body = line[len(table.splitlines()[1]) - len(table.splitlines()[1].lstrip()) :]
+        return [body[i : i + 1].strip() for i in range(0, 3, 2)]
 
-    # columns sorted: api:80/TCP, db:5432/TCP
     assert cells(expected, "web") == [".", "X"]
     assert cells(expected, "api") == ["", "X"]
     assert cells(observed, "web") == [".", "."]
     assert cells(observed, "api") == ["", "!"]
-    assert cells(comparison, "web") == [".", "X"]
-    assert cells(comparison, "api") == ["", "!"]
+    # the comparison has its own symbols: = as expected, # differs, ? no verdict
+    assert cells(comparison, "web") == ["=", "#"]
+    assert cells(comparison, "api") == ["", "?"]
 
 
 def test_summary_json_has_every_field() -> None:
@@ -178,6 +181,10 @@ def test_summary_json_has_every_field() -> None:
         "detail",
         "explanation",
         "rerun",
+        "flipped",
+        "file",
+        "line",
+        "pytest_rerun",
     ):
         assert key in cell
     assert cell["status"] == "fail"
@@ -192,3 +199,38 @@ def test_setup_summary_is_an_errored_setup_case_without_cells() -> None:
     doc = json.loads(summary_document([summary]))
     assert doc["scenarios"] == [dict(summary)]
     assert truth_tables(summary) == "preflight: no cells"
+
+
+def test_json_cells_carry_flipped_the_explanation_and_where(tmp_path: Path) -> None:
+    doc = json.loads(summary_document([summarize(kit.result(tmp_path, decide=kit.mixed))]))
+    scenario = doc["scenarios"][0]
+    assert doc["version"] == 2
+    assert scenario["flipped"] == 2
+    assert scenario["started"] == "2026-01-02T03:04:05Z" and scenario["hostname"]
+    cells = scenario["cells"]
+    assert sorted(c["flipped"] for c in cells) == [False, False, True, True]
+    # the deciding policy and rule of every verdict, passing cells too
+    assert all(c["explanation"] for c in cells if c["status"] in ("pass", "fail"))
+    for c in cells:
+        assert c["file"] == "scenarios/shop.netpol.yaml" and c["line"] > 0
+        assert (
+            c["pytest_rerun"]
+            == f"pytest 'scenarios/shop.netpol.yaml::{c['cell']}[{c['expected']}]'"
+        )
+
+
+def test_report_files_honour_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from harness.report.files import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.xml", "x")
+        os.umask(0o077)
+        atomic_write(tmp_path / "b.xml", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.xml").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.xml").stat().st_mode) == 0o600

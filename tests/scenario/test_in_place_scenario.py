@@ -203,7 +203,7 @@ def test_build_in_place_plans_probes_only(tmp_path: Path) -> None:
     assert pod.kind is ProbeKind.TCP  # a real port, not the harness's HTTP probe server
     assert (pod.source_pod, pod.target_pod, pod.host) == (sources["web"], targets["api"], None)
     svc = probes["web->svc:api:8080/TCP"]
-    assert svc.host == "api-svc.shop.svc.cluster.local"  # the real Service name
+    assert svc.host == "api-svc.shop.svc.cluster.local."  # the real Service name
     assert svc.target_pod == targets["api"]  # kept for explanations
     assert probes["tools->api:53/UDP"].kind is ProbeKind.UDP
     assert probes["tools->api:53/UDP"].source_pod == sources["tools"]
