@@ -81,4 +81,4 @@ def test_a_server_that_crashes_mid_run_gives_errors_not_fails(tmp_path: Path) ->
         broken = [r for r in results.values() if r.status == "error"]
         assert broken, "the crash hit nothing: raise --crash-after's precision"
         for r in broken:
-            assert "CrashLoopBackOff" in r.detail or "data path" in r.detail, r.detail
+            assert "CrashLoopBackOff" in r.detail or "before any policy" in r.detail, r.detail

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import subprocess
 import io
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,16 @@ def test_no_token_key_or_certificate_in_logs_junit_or_json(
 ) -> None:
     config = yaml.safe_load(sandbox_kubeconfig.read_text())
     token = config["users"][0]["user"]["token"]
-    cert = b"-----BEGIN CERTIFICATE-----\nnphcanarycert\n-----END CERTIFICATE-----\n"
-    key = b"-----BEGIN PRIVATE KEY-----\nnphcanarykey\n-----END PRIVATE KEY-----\n"
+    # A real (self-signed) client certificate and key: the API is TLS, and the client
+    # loads the pair before connecting; the server does not ask for it.
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-subj", "/CN=nph-canary", "-days", "1",
+         "-keyout", str(tmp_path / "client.key"), "-out", str(tmp_path / "client.crt")],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    cert = (tmp_path / "client.crt").read_bytes()
+    key = (tmp_path / "client.key").read_bytes()
     config["users"][0]["user"]["client-certificate-data"] = base64.b64encode(cert).decode()
     config["users"][0]["user"]["client-key-data"] = base64.b64encode(key).decode()
     good = tmp_path / "kubeconfig"
@@ -170,8 +179,9 @@ def test_no_token_key_or_certificate_in_logs_junit_or_json(
             "BEGIN PRIVATE KEY",
             "client-key-data",
             "client-certificate-data",
-            "nphcanary",
+            "nph-canary",
             base64.b64encode(cert).decode()[:24],
+            "".join(key.decode().splitlines()[1:2])[:24],  # the key's own base64 text
             "Authorization",
         ):
             assert needle not in text, f"{needle!r} leaked into the output of {run.report.parent}"
