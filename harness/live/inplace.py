@@ -36,6 +36,7 @@ from harness.errors import Forbidden
 from harness.errors import HarnessError
 from harness.errors import Invalid
 from harness.errors import NotFound
+from harness.errors import PodNotReady
 from harness.images import DEFAULT_IMAGES
 from harness.images import Images
 from harness.live.api import InPlaceApi
@@ -280,9 +281,13 @@ class InPlace:
                 if exc.status in REFUSED_STATUSES:
                     return f"{exc} (HTTP {exc.status})"
                 raise
-        self.cluster.wait_ephemeral_running(
-            ns, name, container, timeout=self.settings.ready_timeout
-        )
+        try:
+            self.cluster.wait_ephemeral_running(
+                ns, name, container, timeout=self.settings.ready_timeout
+            )
+        except PodNotReady as exc:
+            # This source has no probe container: an ERROR of its cells, not the scenario's.
+            raise _Refused(f"the probe container did not start: {exc}") from None
         with self._lock:
             self._ephemeral[(ns, name)] = container
         return ""

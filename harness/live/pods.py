@@ -40,7 +40,12 @@ def is_ready(pod: Mapping[str, Any] | None) -> bool:
 def _waiting(pod: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     out = []
     status = pod.get("status") or {}
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+    statuses = (
+        (status.get("initContainerStatuses") or [])
+        + (status.get("containerStatuses") or [])
+        + (status.get("ephemeralContainerStatuses") or [])
+    )
+    for cs in statuses:
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason"):
             out.append(
@@ -53,6 +58,42 @@ def _waiting(pod: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 _MISSING_IMAGE = re.compile(
     r"code = NotFound|manifest unknown|repository does not exist|: not found", re.IGNORECASE
 )
+#: Pull errors that retrying will not cure either: credentials, access, a bad name.
+_REFUSED_PULL = re.compile(
+    r"unauthorized|authentication required|access denied|denied: |403 Forbidden|"
+    r"invalid reference format",
+    re.IGNORECASE,
+)
+PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
+
+
+def pull_trouble(pod: Mapping[str, Any]) -> tuple[str, bool] | None:
+    """The first image pull problem of a pod: (what, permanent), or None.
+
+    Permanent: the image does not exist or the registry refuses us (name, credentials,
+    access): waiting cannot help, say so at once. Anything else (timeouts, resets, a
+    registry's 5xx or rate limit) is transient: the kubelet retries, so do we, until
+    the caller's own deadline.
+    """
+    images = {
+        str(c.get("name")): str(c.get("image"))
+        for key in ("containers", "initContainers", "ephemeralContainers")
+        for c in (pod.get("spec") or {}).get(key) or []
+    }
+    for container, reason, message in _waiting(pod):
+        if reason not in PULL_REASONS and reason != "InvalidImageName":
+            continue
+        image = images.get(container, "?")
+        text = f"image {image} cannot be pulled ({reason})"
+        if message.strip():
+            text += f": {message.strip()[:300]}"
+        permanent = (
+            reason == "InvalidImageName"
+            or bool(_MISSING_IMAGE.search(message))
+            or bool(_REFUSED_PULL.search(message))
+        )
+        return text, permanent
+    return None
 
 
 def fatal_reasons(pod: Mapping[str, Any]) -> list[str]:

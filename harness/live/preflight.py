@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 from typing import Literal
 
+from harness import plan as planning
 from harness import probes as probing
 from harness.errors import ClusterError
 from harness.errors import HarnessError
@@ -40,6 +41,7 @@ from harness.images import Images
 from harness.live.api import PreflightApi
 from harness.live.pods import describe_pod
 from harness.live.pods import is_ready
+from harness.live.pods import pull_trouble
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
@@ -202,23 +204,16 @@ def missing_permission(p: Permission, mode: Mode, namespace: str = "") -> str:
     )
 
 
-def pull_failure(pods: Iterable[Mapping[str, Any]]) -> str:
-    """'image X: ErrImagePull: message' for the first container that cannot pull, else ''."""
+def pull_failure(pods: Iterable[Mapping[str, Any]], *, permanent_only: bool = False) -> str:
+    """'image X cannot be pulled (reason): message' for the first pull problem, else ''.
+
+    ``permanent_only``: only problems waiting cannot cure (missing image, refused
+    credentials); transient ones (timeouts, rate limits) are for the deadline to judge.
+    """
     for pod in pods:
-        spec_images = {
-            str(c.get("name")): str(c.get("image"))
-            for c in (pod.get("spec") or {}).get("containers") or []
-        }
-        statuses = (pod.get("status") or {}).get("containerStatuses") or []
-        for cs in statuses:
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            reason = str(waiting.get("reason") or "")
-            if reason in PULL_FAILURES:
-                name = str(cs.get("name"))
-                image = spec_images.get(name) or str(cs.get("image") or "?")
-                message = str(waiting.get("message") or "").strip()
-                text = f"image {image} cannot be pulled ({reason})"
-                return text + (f": {message[:300]}" if message else "")
+        trouble = pull_trouble(pod)
+        if trouble is not None and (trouble[1] or not permanent_only):
+            return trouble[0]
     return ""
 
 
@@ -273,6 +268,12 @@ class Preflight:
             self._skip_rest("the API server is not reachable")
         elif not self._check_rbac():
             self._skip_rest("permissions are missing")
+        elif self.settings.mode == "in-place":
+            # The in-place role may not create namespaces, pods or policies: no canary.
+            self._skip_rest(
+                "in place creates nothing: no canary (images are checked when the first "
+                "ephemeral probe container starts; enforcement is what the run observes)"
+            )
         elif not self.settings.canary:
             self._skip_rest("canary skipped (--skip-canary)")
         else:
@@ -402,7 +403,7 @@ class Preflight:
                     self._record("images", "fail", f"cannot read the canary pods: {exc}", started)
                     return None
                 latest = []
-            failure = pull_failure(latest)
+            failure = pull_failure(latest, permanent_only=True)
             if failure:
                 self._record(
                     "images",
@@ -419,6 +420,17 @@ class Preflight:
                 self._record("images", "ok", f"probe pods Ready ({images})", started)
                 return by_name
             if self._clock() >= deadline:
+                transient = pull_failure(latest)
+                if transient:
+                    self._record(
+                        "images",
+                        "fail",
+                        f"{transient}, still after {self.settings.ready_timeout:g}s of "
+                        "retries (fix: check registry access and rate limits, or mirror the "
+                        "images: netpol-harness images)",
+                        started,
+                    )
+                    return None
                 detail = "; ".join(
                     describe_pod(namespace, name, by_name.get(name), []).strip().replace("\n", ",")
                     for name in ("client", "server")

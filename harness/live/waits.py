@@ -21,6 +21,7 @@ from harness.live.pods import FATAL_WAITING
 from harness.live.pods import describe_pod
 from harness.live.pods import fatal_reasons
 from harness.live.pods import is_ready
+from harness.live.pods import pull_trouble
 from harness.live.pods import unready_containers
 
 
@@ -123,9 +124,23 @@ def wait_ephemeral_running(
                 f"ephemeral container {container} in {namespace}/{pod} terminated "
                 f"({term.get('reason', '')} exit {term.get('exitCode', '?')})"
             )
-        reason = ((state.get("waiting") or {}).get("reason")) or ""
+        waiting = state.get("waiting") or {}
+        reason = str(waiting.get("reason") or "")
+        pulling = (
+            pull_trouble(
+                {
+                    "spec": current.get("spec") or {},
+                    "status": {"ephemeralContainerStatuses": [status]},
+                }
+            )
+            if status
+            else None
+        )
+        if pulling is not None and pulling[1]:
+            # A missing image or refused credentials: waiting cannot help, say so at once.
+            raise PodNotReady(f"ephemeral container {container} in {namespace}/{pod}: {pulling[0]}")
         if reason in FATAL_WAITING or time.monotonic() >= deadline:
-            why = f"waiting: {reason}" if reason else "no status yet"
+            why = pulling[0] if pulling else (f"waiting: {reason}" if reason else "no status yet")
             raise PodNotReady(
                 f"ephemeral container {container} in {namespace}/{pod} is not running "
                 f"after {timeout:g}s ({why})"

@@ -144,6 +144,89 @@ def test_pull_failure_names_the_image_of_the_waiting_container() -> None:
     assert pull_failure([{"status": {"containerStatuses": [{"state": {"running": {}}}]}}]) == ""
 
 
+def _pulling(reason: str, message: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "client"},
+        "spec": {"containers": [{"name": "client", "image": "reg.example/curl:9"}]},
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {"name": "client", "state": {"waiting": {"reason": reason, "message": message}}}
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "permanent"),
+    [
+        ('failed to resolve reference "reg.example/curl:9": reg.example/curl:9: not found', True),
+        ("rpc error: code = NotFound desc = manifest unknown", True),
+        ("pull access denied, repository does not exist or may require authorization", True),
+        ("failed to authorize: 401 Unauthorized", True),
+        ("dial tcp 10.0.0.1:443: i/o timeout", False),
+        ("toomanyrequests: You have reached your pull rate limit", False),
+        ("net/http: TLS handshake timeout", False),
+    ],
+)
+def test_pull_failures_are_told_transient_from_permanent(message: str, permanent: bool) -> None:
+    pods = [_pulling("ErrImagePull", message)]
+    assert pull_failure(pods) != ""
+    assert bool(pull_failure(pods, permanent_only=True)) is permanent
+
+
+@dataclass
+class PullingApi(FakeApi):
+    """A canary whose client pod keeps failing to pull, transiently or not."""
+
+    message: str = ""
+    created: list[str] = field(default_factory=list)
+
+    def create(self, body: Mapping[str, Any], *, run_id: str | None = None) -> dict[str, Any]:
+        self.created.append(str(body.get("kind")))
+        return dict(body)
+
+    def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
+        return [_pulling("ErrImagePull", self.message)]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("message", "fails_at_once"),
+    [("manifest unknown", True), ("dial tcp 10.0.0.1:443: i/o timeout", False)],
+)
+def test_the_canary_waits_out_transient_pulls_only(message: str, fails_at_once: bool) -> None:
+    clock = _Clock()
+    api = PullingApi(message=message)
+    settings = PreflightSettings(ready_timeout=30.0)
+    report = Preflight(api, settings, clock=clock, sleep=clock.sleep).run()
+    images = next(r for r in report.results if r.name == "images")
+    assert images.status == "fail"
+    assert "reg.example/curl:9 cannot be pulled" in images.message
+    assert (clock.now < 5.0) is fails_at_once  # a missing image is said at once
+    if not fails_at_once:
+        assert "still after 30s of retries" in images.message
+
+
+def test_in_place_preflight_runs_no_canary() -> None:
+    api = PullingApi(message="x")
+    report = Preflight(api, PreflightSettings(mode="in-place")).run()
+    assert api.created == []  # the in-place role may not create anything
+    skipped = {r.name: r for r in report.results if r.status == "skip"}
+    assert set(skipped) == {"images", "dns", "enforcement"}
+    assert "in place creates nothing" in skipped["images"].message
+
+
 # ---------------------------------------------------------------- sandbox
 
 
