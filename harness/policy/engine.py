@@ -38,6 +38,8 @@ from harness.policy.model import Peer
 from harness.policy.model import Pod
 from harness.policy.model import PortRule
 from harness.policy.model import Rule
+from harness.policy.model import _where
+from harness.policy.model import classify
 from harness.policy.model import flatten
 from harness.policy.model import implied_namespace
 from harness.policy.model import parse_namespace
@@ -57,7 +59,9 @@ def normalize_protocol(protocol: str) -> L4Protocol:
 
 def parse_port(text: str | int) -> int | str:
     """A port as given on a command line: a number (1-65535) or a port name."""
-    if isinstance(text, int) or text.isdigit():
+    if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) > 5:
+        raise ConfigError(f"port {text[:12]}... is outside 1-65535")
+    if isinstance(text, int) or (text.isascii() and text.isdigit()):
         number = int(text)
         if not 1 <= number <= 65535:
             raise ConfigError(f"port {number} is outside 1-65535")
@@ -70,12 +74,19 @@ def parse_port(text: str | int) -> int | str:
 def parse_objects(
     objs: Iterable[Mapping[str, Any]],
 ) -> tuple[list[Namespace], list[Pod], list[NetworkPolicy]]:
-    """Namespaces, pods and policies among ``objs`` (``kind: List`` expanded, others ignored)."""
+    """Namespaces, pods and policies among ``objs`` (``kind: List`` expanded).
+
+    Objects that decide traffic but are not modelled (a Calico or Cilium policy, a
+    NetworkPolicy of another apiVersion) are a ConfigError naming them: leaving one
+    out would give a confident, wrong answer. Other kinds are ignored.
+    """
     namespaces: list[Namespace] = []
     pods: list[Pod] = []
     policies: list[NetworkPolicy] = []
     for obj in flatten(objs):
         kind = obj.get("kind")
+        if "apiVersion" in obj and classify(obj.get("apiVersion"), kind)[0] == "policy":
+            raise ConfigError(f"{_where(obj)}: {classify(obj.get('apiVersion'), kind)[1]}")
         if kind == "Namespace":
             namespaces.append(parse_namespace(obj))
         elif kind == "Pod":

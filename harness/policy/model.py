@@ -227,6 +227,112 @@ class Pod:
         return None
 
 
+# ---------------------------------------------------------------- kinds
+
+#: The objects the engine understands, by (apiVersion, kind).
+UNDERSTOOD = frozenset(
+    {("v1", "Namespace"), ("v1", "Pod"), ("networking.k8s.io/v1", "NetworkPolicy")}
+)
+#: API groups whose objects decide traffic with semantics the engine does not model.
+POLICY_GROUPS = frozenset(
+    {
+        "projectcalico.org",
+        "crd.projectcalico.org",
+        "cilium.io",
+        "policy.networking.k8s.io",
+        "network.openshift.io",
+        "security.antrea.io",
+        "crd.antrea.io",
+        "k8s.ovn.org",
+    }
+)
+#: Kinds that make pods (the engine reads only Pods: pass them, not their controllers).
+WORKLOAD_KINDS = frozenset(
+    {
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "ReplicationController",
+        "Job",
+        "CronJob",
+    }
+)
+#: Kinds that do not change which pod may reach which (ignored by predictions).
+NEUTRAL_KINDS = frozenset(
+    {
+        "Service",
+        "Endpoints",
+        "EndpointSlice",
+        "ConfigMap",
+        "Secret",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Event",
+        "Ingress",
+        "IngressClass",
+        "PersistentVolumeClaim",
+        "PersistentVolume",
+        "StorageClass",
+        "LimitRange",
+        "ResourceQuota",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Lease",
+        "ControllerRevision",
+        "PriorityClass",
+        "Node",
+        "ComponentStatus",
+        "CustomResourceDefinition",
+    }
+)
+
+
+def classify(api_version: Any, kind: Any) -> tuple[str, str]:
+    """What a prediction does with an object, and why.
+
+    ``"use"`` (understood), ``"ignore"`` (cannot change traffic), ``"policy"`` (decides
+    traffic, not modelled), ``"workload"`` (makes pods: pass the pods instead) or
+    ``"unknown"``; the last three are refused by ``predict``.
+
+    Objects that may change traffic and are not modelled are refused by name, never
+    skipped: a truth table that silently leaves out a policy is confidently wrong.
+    """
+    version = str(api_version or "")
+    name = str(kind or "")
+    group = version.rpartition("/")[0]
+    shown = f"{version} {name}".strip()
+    if (version, name) in UNDERSTOOD:
+        return "use", ""
+    if group in POLICY_GROUPS or "NetworkPolicy" in name or name.endswith("NetworkSet"):
+        if name == "NetworkPolicy" and group in ("networking.k8s.io", "extensions", ""):
+            return "policy", (
+                f"{shown} is not served by current clusters (fix: use apiVersion: "
+                "networking.k8s.io/v1)"
+            )
+        return "policy", (
+            f"{shown} is not supported yet: its rules decide traffic and the engine models "
+            "only networking.k8s.io/v1 NetworkPolicy (fix: remove it, or test it live on a "
+            "cluster that enforces it)"
+        )
+    if name in ("Namespace", "Pod"):
+        return "policy", f"{shown} is not served by current clusters (fix: use apiVersion: v1)"
+    if name in WORKLOAD_KINDS:
+        return "workload", (
+            f"{shown} is not read: the engine reads Pods, not the controllers that make them "
+            "(fix: pass the Pods, e.g. `kubectl get ns,pods,networkpolicies -A -o yaml`)"
+        )
+    if name in NEUTRAL_KINDS:
+        return "ignore", f"{shown} does not change which pod may reach which"
+    return "unknown", (
+        f"{shown} is not a kind the engine knows (fix: pass Namespace, Pod and "
+        "NetworkPolicy objects)"
+    )
+
+
 # ---------------------------------------------------------------- parsing
 
 

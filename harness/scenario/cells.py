@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from typing import cast
 
+from harness.errors import ScenarioError
 from harness.model import DNS_PORT
 from harness.model import DNS_PROTOCOL
 from harness.model import DNS_TARGET
@@ -33,6 +34,20 @@ from harness.scenario.checker import did_you_mean
 from harness.scenario.checker import is_int
 from harness.scenario.checker import type_name
 from harness.scenario.yamlload import YMap
+from harness.scenario.yamlload import echo
+
+#: The most cells one scenario may have, and the most an expect: section may expand to
+#: before overlaps are resolved (each cell is a test and a probe: more is a mistake).
+MAX_CELLS = 20_000
+MAX_EXPANDED = 200_000
+MAX_ENTRIES = 5_000
+
+
+def _unquote(token: str) -> str:
+    """A name written with its quotes inside a cell string (``web -> "*"``) is the name."""
+    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
+        return token[1:-1].strip()
+    return token
 
 
 @dataclass
@@ -75,13 +90,32 @@ class Cells(ScenarioChecker):
             if expect.get(verdict) is None:
                 continue
             items = self.listing(expect[verdict], expect.value_line(verdict), f"expect.{verdict}")
+            if len(entries) + len(items) > MAX_ENTRIES:
+                raise self.fail(
+                    items.line,
+                    f"expect lists more than {MAX_ENTRIES} entries",
+                    "use wildcards or expect.default, or split the scenario",
+                )
             for i, item in enumerate(items):
-                entries.append(self.entry(item, items.item_line(i), verdict))
+                with self.collecting():
+                    entries.append(self.entry(item, items.item_line(i), verdict))
+        self.raise_collected()
+        expanded = 0
         # key -> (level, expect, line, cell)
         chosen: dict[str, tuple[int, str, int, Cell, int]] = {}
         for index, entry in enumerate(entries):
             level = 1 if entry.wildcard else 2
-            for cell in self.expand(entry):
+            expansion: list[Cell] = []
+            with self.collecting():
+                try:
+                    expansion = self.expand(entry, MAX_EXPANDED - expanded)
+                except ScenarioError:
+                    expanded = MAX_EXPANDED  # over budget: expand nothing more
+                    raise
+            if expanded >= MAX_EXPANDED:
+                break
+            expanded += len(expansion)
+            for cell in expansion:
                 previous = chosen.get(cell.key)
                 if previous is None or previous[0] < level:
                     chosen[cell.key] = (level, entry.expect, entry.line, cell, index)
@@ -89,6 +123,7 @@ class Cells(ScenarioChecker):
                 if previous[0] > level:
                     continue
                 if previous[1] != entry.expect:
+                    self.raise_collected()
                     raise self.fail(
                         entry.line,
                         f"cell {cell.key} is {entry.expect} here "
@@ -97,22 +132,30 @@ class Cells(ScenarioChecker):
                         "(an entry without '*' wins over a wildcard)",
                     )
                 if level == 2 and previous[4] != index:
+                    self.raise_collected()
                     raise self.fail(
                         entry.line,
                         f"cell {cell.key} is listed twice (also at line {previous[2]})",
                         "remove one of them",
                     )
+        self.raise_collected()
         if expect.get("default") is not None:
             default = expect["default"]
             line = expect.value_line("default")
             if default not in ("allow", "deny"):
                 raise self.fail(
                     line,
-                    f"expect.default must be allow or deny, not {default!r}",
+                    f"expect.default must be allow or deny, not {echo(default)}",
                     did_you_mean(str(default), ("allow", "deny"), "values"),
                 )
             for cell in self.default_cells(default, line):
                 chosen.setdefault(cell.key, (0, default, line, cell, -1))
+        if len(chosen) > MAX_CELLS:
+            raise self.fail(
+                doc.key_line("expect"),
+                f"the matrix has {len(chosen)} cells, more than the limit of {MAX_CELLS}",
+                "split the scenario, or list cells instead of expect.default",
+            )
         if not chosen:
             raise self.fail(
                 doc.key_line("expect"),
@@ -129,6 +172,7 @@ class Cells(ScenarioChecker):
                 line,
                 "a cell must be a string like 'web -> api:8080' or a mapping, "
                 f"got {type_name(item)}",
+                "quote it: - 'web -> api:8080'",
             )
         self.keys(item, ("from", "to", "port", "protocol", "via"), "a cell")
         source = self.required(item, "from", "the cell", "web")
@@ -143,7 +187,7 @@ class Cells(ScenarioChecker):
         via = item.get("via", "pod")
         if via not in ("pod", "service"):
             raise self.fail(
-                item.value_line("via"), f"cell.via {via!r} is not known", "use pod or service"
+                item.value_line("via"), f"cell.via {echo(via)} is not known", "use pod or service"
             )
         if target.startswith("svc:"):
             target, via = target[4:], "service"
@@ -153,8 +197,8 @@ class Cells(ScenarioChecker):
                 item.value_line("port"),
                 f"cell.port must be a number or a port name, got {type_name(port)}",
             )
-        if isinstance(port, str) and port.isdigit():
-            port = int(port)
+        if isinstance(port, str) and port.isascii() and port.isdigit():
+            port = self.cell_port(port, item.value_line("port"))
         protocol = item.get("protocol")
         if protocol is not None:
             protocol = self.protocol(protocol, item.value_line("protocol"), "cell.protocol")
@@ -165,10 +209,10 @@ class Cells(ScenarioChecker):
         grammar = "write cells as 'SOURCE -> TARGET[:PORT][/PROTO]', e.g. 'web -> api:8080/TCP'"
         parts = text.split("->")
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-            raise self.fail(line, f"cell {text!r} is not SOURCE -> TARGET", grammar)
-        source, target = parts[0].strip(), parts[1].strip()
+            raise self.fail(line, f"cell {echo(text)} is not SOURCE -> TARGET", grammar)
+        source, target = _unquote(parts[0].strip()), _unquote(parts[1].strip())
         if any(c.isspace() for c in source + target):
-            raise self.fail(line, f"cell {text!r} has spaces inside a name", grammar)
+            raise self.fail(line, f"cell {echo(text)} has spaces inside a name", grammar)
         protocol: str | None = None
         if "/" in target:
             target, protocol = target.rsplit("/", 1)
@@ -180,11 +224,22 @@ class Cells(ScenarioChecker):
         if ":" in target:
             target, port_text = target.split(":", 1)
             if not port_text or ":" in port_text:
-                raise self.fail(line, f"cell {text!r} has a bad port {port_text!r}", grammar)
-            port = int(port_text) if port_text.isdigit() else port_text
+                raise self.fail(
+                    line, f"cell {echo(text)} has a bad port {echo(port_text)}", grammar
+                )
+            port = (
+                self.cell_port(port_text, line)
+                if port_text.isascii() and port_text.isdigit()
+                else port_text
+            )
         if not target:
-            raise self.fail(line, f"cell {text!r} has no target", grammar)
+            raise self.fail(line, f"cell {echo(text)} has no target", grammar)
         return _Entry(verdict, line, source, target, port, protocol, via, text)
+
+    def cell_port(self, text: str, line: int) -> int:
+        if len(text) > 5 or not 1 <= int(text) <= 65535:
+            raise self.fail(line, f"port {echo(text)} is out of range", "use 1-65535")
+        return int(text)
 
     def client(self, name: str, line: int) -> Workload:
         if name in self.workloads:
@@ -192,20 +247,25 @@ class Cells(ScenarioChecker):
             if not w.is_client:
                 raise self.fail(
                     line,
-                    f"workload {name!r} is a server only and cannot be a source",
-                    f"set role: both on workload {name!r}",
+                    f"workload {echo(name)} is a server only and cannot be a source",
+                    f"set role: both on workload {echo(name)}",
                 )
             return w
         if name in self.externals or name == DNS_TARGET:
-            raise self.fail(line, f"{name!r} cannot be a source: sources are client workloads")
+            raise self.fail(
+                line,
+                f"{echo(name)} cannot be a source: sources are client workloads",
+                did_you_mean(name, self.workloads, "workloads"),
+            )
         raise self.fail(
             line,
-            f"source {name!r} is not a workload",
+            f"source {echo(name)} is not a workload",
             did_you_mean(name, self.workloads, "workloads"),
         )
 
-    def expand(self, entry: _Entry) -> list[Cell]:
+    def expand(self, entry: _Entry, budget: int = MAX_EXPANDED) -> list[Cell]:
         line = entry.line
+        budget = max(budget, 0)
         where = Source(self.path, line)
         if entry.source == "*":
             sources = [w for w in self.workloads.values() if w.is_client]
@@ -215,13 +275,19 @@ class Cells(ScenarioChecker):
         cells: dict[str, Cell] = {}
 
         def add(source: str, target: Target, port: int, protocol: L4Protocol) -> None:
+            if len(cells) >= budget:
+                raise self.fail(
+                    line,
+                    f"the expect entries expand to more than {MAX_EXPANDED} cells here",
+                    "split the scenario into smaller ones",
+                )
             cell = Cell(source, target, port, protocol, cast(Any, entry.expect), "explicit", where)
             cells[cell.key] = cell
 
         if entry.target in (DNS_TARGET, *self.externals) and entry.target not in self.workloads:
             if entry.via == "service":
                 raise self.fail(
-                    line, f"{entry.target!r} has no Service", "remove svc: / via: service"
+                    line, f"{echo(entry.target)} has no Service", "remove svc: / via: service"
                 )
             if entry.target == DNS_TARGET:
                 kind, number, proto = TargetKind.DNS, DNS_PORT, DNS_PROTOCOL
@@ -231,13 +297,13 @@ class Cells(ScenarioChecker):
             if port_given and entry.port != number:
                 raise self.fail(
                     line,
-                    f"{entry.target!r} is probed on port {number}, not {entry.port}",
+                    f"{echo(entry.target)} is probed on port {number}, not {entry.port}",
                     f"write {entry.source} -> {entry.target} (the port is implied)",
                 )
             if entry.protocol is not None and entry.protocol != proto:
                 raise self.fail(
                     line,
-                    f"{entry.target!r} is probed over {proto}, not {entry.protocol}",
+                    f"{echo(entry.target)} is probed over {proto}, not {entry.protocol}",
                     f"use /{proto} or omit it",
                 )
             for w in sources:
@@ -256,9 +322,9 @@ class Cells(ScenarioChecker):
                 if strict:
                     raise self.fail(
                         line,
-                        f"{server.name!r} is an existing workload: a svc: cell needs the name of "
-                        "its real Service",
-                        f"add service: <Service name> to workload {server.name!r}",
+                        f"{echo(server.name)} is an existing workload: a svc: cell needs the name "
+                        "of its real Service",
+                        f"add service: <Service name> to workload {echo(server.name)}",
                     )
                 continue
             ports = self.select_ports(server, entry, strict)
@@ -267,7 +333,7 @@ class Cells(ScenarioChecker):
                     if strict and entry.source != "*":
                         raise self.fail(
                             line,
-                            f"workload {w.name!r} cannot probe itself",
+                            f"workload {echo(w.name)} cannot probe itself",
                             "pick another source or target",
                         )
                     continue
@@ -275,7 +341,7 @@ class Cells(ScenarioChecker):
                     add(w.name, Target(kind, server.name), p.number, p.protocol)
         if not cells:
             raise self.fail(
-                line, f"cell {entry.text!r} matches no cells", "check the names and ports"
+                line, f"cell {echo(entry.text)} matches no cells", "check the names and ports"
             )
         return list(cells.values())
 
@@ -283,15 +349,15 @@ class Cells(ScenarioChecker):
         if name not in self.workloads:
             raise self.fail(
                 line,
-                f"target {name!r} is not a workload, an external or 'dns'",
+                f"target {echo(name)} is not a workload, an external or 'dns'",
                 did_you_mean(name, [*self.workloads, *self.externals, DNS_TARGET], "targets"),
             )
         w = self.workloads[name]
         if not w.is_server:
             raise self.fail(
                 line,
-                f"target {name!r} serves nothing (role {w.role})",
-                f"declare ports on workload {name!r} (role: both or server)",
+                f"target {echo(name)} serves nothing (role {w.role})",
+                f"declare ports on workload {echo(name)} (role: both or server)",
             )
         return w
 
@@ -313,7 +379,7 @@ class Cells(ScenarioChecker):
             ports = [p for p in w.ports if p.number == port]
             if not ports and strict:
                 raise self.fail(
-                    line, f"{w.name!r} does not serve port {port}", f"it serves: {served}"
+                    line, f"{echo(w.name)} does not serve port {port}", f"it serves: {served}"
                 )
         else:
             ports = [p for p in w.ports if p.name == port]
@@ -324,14 +390,14 @@ class Cells(ScenarioChecker):
                     if names
                     else f"it has no named ports; it serves: {served}"
                 )
-                raise self.fail(line, f"{w.name!r} has no port named {port!r}", fix)
+                raise self.fail(line, f"{echo(w.name)} has no port named {echo(port)}", fix)
         if entry.protocol is not None:
             matching = [p for p in ports if p.protocol == entry.protocol]
             if ports and not matching and strict:
                 declared = "/".join(sorted({p.protocol for p in ports}))
                 raise self.fail(
                     line,
-                    f"protocol mismatch: {w.name!r} serves port {ports[0].number} "
+                    f"protocol mismatch: {echo(w.name)} serves port {ports[0].number} "
                     f"over {declared}, not {entry.protocol}",
                     f"write /{declared} or omit the protocol",
                 )
@@ -347,12 +413,25 @@ class Cells(ScenarioChecker):
             ports = [p for p in ports if p.protocol in PROBED_PROTOCOLS]
         if not ports and strict:
             raise self.fail(
-                line, f"{w.name!r} serves no TCP or UDP port to probe", f"it serves: {served}"
+                line, f"{echo(w.name)} serves no TCP or UDP port to probe", f"it serves: {served}"
             )
         return ports
 
     def default_cells(self, default: str, line: int) -> list[Cell]:
         where = Source(self.path, line)
+        clients = sum(1 for w in self.workloads.values() if w.is_client)
+        ports = sum(
+            len([p for p in w.ports if p.protocol in PROBED_PROTOCOLS])
+            for w in self.workloads.values()
+            if w.is_server
+        )
+        if clients * ports > MAX_CELLS * 2:
+            raise self.fail(
+                line,
+                f"expect.default would make about {clients * ports} cells "
+                f"({clients} clients x {ports} served ports), more than the limit of {MAX_CELLS}",
+                "split the scenario, or list the cells that matter",
+            )
         cells = []
         for client in self.workloads.values():
             if not client.is_client:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from typing import cast
 
@@ -23,8 +25,59 @@ from harness.model import Port
 from harness.model import Source
 from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
+from harness.scenario.yamlload import echo
+from harness.scenario.yamlload import escape
 
 RESERVED_LABEL_PREFIX = "netpol-harness.dev/"
+_LABEL_FIX = "e.g. app: web (ASCII letters, digits, '-', '_', '.'; at most 63)"
+#: At most this many problems of one file are reported (each on its own line).
+MAX_ERRORS = 20
+#: At most this many choices are listed in a "did you mean" fix.
+MAX_CHOICES = 12
+
+
+class ScenarioErrors(ScenarioError):
+    """Several independent problems found in one pass, one ``file:line: ...`` line each.
+
+    ``path``, ``line``, ``message`` and ``fix`` are those of the first problem, so
+    code that looks at one error still works.
+    """
+
+    def __init__(self, errors: list[ScenarioError]) -> None:
+        unique: list[ScenarioError] = []
+        seen: set[str] = set()
+        for error in errors:
+            for one in all_errors(error):
+                text = ScenarioError.__str__(one)
+                if text not in seen:
+                    seen.add(text)
+                    unique.append(one)
+        self.errors = unique[:MAX_ERRORS]
+        self.more = len(unique) - len(self.errors)
+        first = self.errors[0]
+        super().__init__(first.path, first.line, first.message, first.fix)
+
+    def __str__(self) -> str:
+        lines = [ScenarioError.__str__(e) for e in self.errors]
+        if self.more:
+            lines.append(
+                f"{self.errors[-1].path}: {self.more} more problems not shown "
+                f"(fix: correct the first {MAX_ERRORS} and run again)"
+            )
+        return "\n".join(lines)
+
+
+def all_errors(error: ScenarioError) -> list[ScenarioError]:
+    """The single problems of ``error`` (several for :class:`ScenarioErrors`)."""
+    return list(error.errors) if isinstance(error, ScenarioErrors) else [error]
+
+
+def combine(errors: list[ScenarioError]) -> ScenarioError:
+    """One error for a list of problems (the problem itself when there is only one)."""
+    flat = [one for e in errors for one in all_errors(e)]
+    return flat[0] if len(flat) == 1 else ScenarioErrors(flat)
+
+
 _SHORT_PORT = re.compile(r"^(\d+)(?:/([A-Za-z]+))?$")
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -40,7 +93,10 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     """The closest of ``choices`` to ``word`` (difflib), or None."""
     options = [c for c in choices if isinstance(c, str)]
     found = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
-    return found[0] if found else None
+    if not found:  # 'in' for 'In', 'tcp' for 'TCP': the same word in another case
+        same = [c for c in options if c.lower() == str(word).lower()]
+        return same[0] if same else None
+    return found[0]
 
 
 def did_you_mean(word: str, choices: Iterable[str], what: str = "one of") -> str:
@@ -48,7 +104,7 @@ def did_you_mean(word: str, choices: Iterable[str], what: str = "one of") -> str
     best = closest(word, choices)
     listed = ", ".join(repr(c) for c in choices)
     if best is not None:
-        return f"did you mean {best!r}? ({what}: {listed})"
+        return f"did you mean {echo(best)}? ({what}: {listed})"
     return f"use {what}: {listed}" if choices else ""
 
 
@@ -56,7 +112,13 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def type_name(value: Any) -> str:
+def type_name(value: Any, raw: str | None = None) -> str:
+    """What ``value`` is, for messages; ``raw`` is its source text when YAML resolved it."""
+    if raw is not None and (value is None or isinstance(value, bool | int | float)):
+        kind = type_name(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return kind
+        return f"{kind} (YAML reads unquoted {escape(raw)} as {_yaml_word(value)})"
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -72,6 +134,22 @@ def type_name(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return type(value).__name__
+
+
+def _yaml_word(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def quoted(value: Any, raw: str | None) -> str:
+    """How to write ``value`` as a string in YAML: its source text, quoted."""
+    if value is None:
+        return "'' (or give it a value)"
+    text = raw if raw is not None else str(value)
+    return echo(text)
 
 
 # ---------------------------------------------------------------- names and labels
@@ -121,34 +199,37 @@ def dns1123_subdomain_problem(name: str) -> str:
 def label_key_problem(key: Any) -> str:
     """Why ``key`` is not a valid label key (a qualified name), '' when it is."""
     if not isinstance(key, str):
-        return f"label key {key!r} must be a string"
+        return f"label key {echo(key)} must be a string (quote it)"
     prefix, slash, name = key.rpartition("/")
     if slash:
         if not prefix:
-            return f"label key {key!r} has an empty prefix before '/'"
+            return f"label key {echo(key)} has an empty prefix before '/'"
         problem = dns1123_subdomain_problem(prefix)
         if problem:
-            return f"label key prefix {prefix!r} {problem}"
+            return f"label key prefix {echo(prefix)} {problem}"
     if not name:
-        return f"label key {key!r} has an empty name"
+        return f"label key {echo(key)} has an empty name"
     if len(name) > 63:
-        return f"label key {key!r}: the name part must be at most 63 characters"
+        return f"label key {echo(key)}: the name part must be at most 63 characters"
     if not _LABEL_NAME.match(name):
         return (
-            f"label key {key!r}: the name part must be letters, digits, '-', '_' or '.', "
+            f"label key {echo(key)}: the name part must be letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit"
         )
     return ""
 
 
-def label_value_problem(value: Any) -> str:
+def label_value_problem(value: Any, raw: str | None = None) -> str:
     if not isinstance(value, str):
-        return f"label value {value!r} must be a string"
+        shown = escape(raw) if raw is not None else echo(value)
+        return f"label value {shown} must be a string, not {type_name(value, raw)}"
     if len(value) > 63:
-        return f"label value {value[:20]!r}... must be at most 63 characters (it has {len(value)})"
+        return (
+            f"label value {echo(value[:20])}... must be at most 63 characters (it has {len(value)})"
+        )
     if value and not _LABEL_NAME.match(value):
         return (
-            f"label value {value!r} must be letters, digits, '-', '_' or '.', "
+            f"label value {echo(value)} must be letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit (or empty)"
         )
     return ""
@@ -179,31 +260,56 @@ class Checker:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.errors: list[ScenarioError] = []
 
     def fail(self, line: int | None, message: str, fix: str = "") -> ScenarioError:
         return ScenarioError(self.path, line, message, fix)
 
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Record a ScenarioError raised inside and go on (up to MAX_ERRORS)."""
+        try:
+            yield
+        except ScenarioError as exc:
+            self.errors.extend(all_errors(exc))
+            if len(self.errors) >= MAX_ERRORS:
+                raise combine(self.errors) from None
+
+    def raise_collected(self) -> None:
+        if self.errors:
+            raise combine(self.errors)
+
     def mapping(self, value: Any, line: int, what: str) -> YMap:
         if not isinstance(value, YMap):
-            raise self.fail(line, f"{what} must be a mapping, got {type_name(value)}")
+            raise self.fail(
+                line,
+                f"{what} must be a mapping, got {type_name(value)}",
+                "write it as key: value lines (see docs/scenarios.md)",
+            )
         return value
 
     def listing(self, value: Any, line: int, what: str, *, nonempty: bool = False) -> YList:
         if not isinstance(value, YList):
-            raise self.fail(line, f"{what} must be a list, got {type_name(value)}")
+            raise self.fail(
+                line, f"{what} must be a list, got {type_name(value)}", "write it as - item lines"
+            )
         if nonempty and not value:
-            raise self.fail(line, f"{what} must not be empty")
+            raise self.fail(line, f"{what} must not be empty", "add an entry, or remove it")
         return value
 
     def keys(self, obj: YMap, known: Iterable[str], what: str) -> None:
         known = list(known)
-        for key in obj:
-            if key not in known:
-                raise self.fail(
-                    obj.key_line(key),
-                    f"unknown {self.KEY_WORD} {key!r} in {what}",
-                    did_you_mean(str(key), known, f"known {self.KEY_WORD}s"),
-                )
+        found = [
+            self.fail(
+                obj.key_line(key),
+                f"unknown {self.KEY_WORD} {echo(key)} in {what}",
+                did_you_mean(str(key), known, f"known {self.KEY_WORD}s"),
+            )
+            for key in obj
+            if key not in known
+        ]
+        if found:
+            raise combine(found)
 
 
 class ScenarioChecker(Checker):
@@ -213,18 +319,19 @@ class ScenarioChecker(Checker):
         if obj.get(key) is None:
             if key in obj:
                 raise self.fail(
-                    obj.key_line(key), f"{what}: {key!r} has no value", f"{key}: {example}"
+                    obj.key_line(key), f"{what}: {echo(key)} has no value", f"{key}: {example}"
                 )
-            raise self.fail(obj.line, f"{what} is missing {key!r}", f"add {key}: {example}")
+            raise self.fail(obj.line, f"{what} is missing {echo(key)}", f"add {key}: {example}")
         return obj[key]
 
     def string(self, obj: YMap, key: str, what: str) -> str:
         value = obj[key]
         if not isinstance(value, str):
-            fix = "quote it" if isinstance(value, int | float | bool) else ""
+            raw = obj.raw_text(key)
+            fix = f"quote it: {key}: {quoted(value, raw)}" if raw is not None else ""
             raise self.fail(
                 obj.value_line(key),
-                f"{what}.{key} must be a string, got {type_name(value)}",
+                f"{what}.{key} must be a string, got {type_name(value, raw)}",
                 fix,
             )
         return value
@@ -232,8 +339,12 @@ class ScenarioChecker(Checker):
     def protocol(self, value: Any, line: int, what: str) -> L4Protocol:
         if value not in PROTOCOLS:
             upper = str(value).upper()
-            fix = f"write {upper!r} (upper case)" if upper in PROTOCOLS else "use TCP, UDP or SCTP"
-            raise self.fail(line, f"{what} {value!r} is not a protocol", fix)
+            fix = (
+                f"write {echo(upper)} (upper case)"
+                if upper in PROTOCOLS
+                else "use TCP, UDP or SCTP"
+            )
+            raise self.fail(line, f"{what} {echo(value)} is not a protocol", fix)
         return cast(L4Protocol, value)
 
     def port_number(self, value: Any, line: int, what: str) -> int:
@@ -250,16 +361,21 @@ class ScenarioChecker(Checker):
         for key, val in labels.items():
             problem = label_key_problem(key)
             if problem:
-                raise self.fail(labels.key_line(key), f"{what}: {problem}")
+                raise self.fail(labels.key_line(key), f"{what}: {problem}", _LABEL_FIX)
             if reserved and (key == MANAGED_BY_LABEL or str(key).startswith(RESERVED_LABEL_PREFIX)):
                 raise self.fail(
                     labels.key_line(key),
-                    f"{what}: label {key!r} is set by the harness",
+                    f"{what}: label {echo(key)} is set by the harness",
                     "remove it: the harness labels everything it creates",
                 )
-            problem = label_value_problem(val)
+            raw = labels.raw_text(key)
+            problem = label_value_problem(val, raw)
             if problem:
-                fix = f"quote it: {key}: {str(val).lower()!r}" if not isinstance(val, str) else ""
+                fix = (
+                    f"quote it: {key}: {quoted(val, raw)}"
+                    if not isinstance(val, str)
+                    else _LABEL_FIX
+                )
                 raise self.fail(labels.value_line(key), f"{what}: {problem}", fix)
         return {str(k): str(v) for k, v in labels.items()}
 
@@ -282,7 +398,7 @@ class ScenarioChecker(Checker):
                 if not m:
                     raise self.fail(
                         line,
-                        f"{what}: port {item!r} is not PORT or PORT/PROTOCOL",
+                        f"{what}: port {echo(item)} is not PORT or PORT/PROTOCOL",
                         'e.g. 80, "53/UDP", or {port: 8080, name: http}',
                     )
                 number = self.port_number(int(m.group(1)), line, f"{what}: port")
@@ -302,12 +418,14 @@ class ScenarioChecker(Checker):
                     problem = port_name_problem(name)
                     if problem:
                         raise self.fail(
-                            item.value_line("name"), f"{what}: port name {name!r} {problem}"
+                            item.value_line("name"),
+                            f"{what}: port name {echo(name)} {problem}",
+                            "e.g. name: http",
                         )
                     if name in names:
                         raise self.fail(
                             item.value_line("name"),
-                            f"{what}: port name {name!r} is used twice "
+                            f"{what}: port name {echo(name)} is used twice "
                             f"(first at line {names[name]})",
                             "port names must be unique in a workload",
                         )

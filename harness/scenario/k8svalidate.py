@@ -11,11 +11,14 @@ The name/label helpers it uses live in :mod:`harness.scenario.checker`.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from typing import Any
 
 from harness.model import PROTOCOLS
 from harness.scenario.checker import Checker
+from harness.scenario.checker import closest
+from harness.scenario.checker import combine
 from harness.scenario.checker import did_you_mean
 from harness.scenario.checker import dns1035_label_problem
 from harness.scenario.checker import dns1123_label_problem
@@ -24,8 +27,11 @@ from harness.scenario.checker import is_int
 from harness.scenario.checker import label_key_problem
 from harness.scenario.checker import label_value_problem
 from harness.scenario.checker import port_name_problem
+from harness.scenario.checker import quoted
 from harness.scenario.checker import type_name
 from harness.scenario.yamlload import YMap
+from harness.scenario.yamlload import echo
+from harness.scenario.yamlload import escape
 
 #: Kinds that live outside namespaces (their metadata.namespace is not mapped).
 CLUSTER_SCOPED_KINDS = frozenset(
@@ -48,6 +54,132 @@ CLUSTER_SCOPED_KINDS = frozenset(
     }
 )
 
+#: Built-in kinds, by their lower-case spelling (kinds are case-sensitive).
+_KNOWN_KINDS = {
+    k.lower(): k
+    for k in (
+        "Namespace",
+        "Pod",
+        "NetworkPolicy",
+        "Service",
+        "ServiceAccount",
+        "ConfigMap",
+        "Secret",
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "Job",
+        "CronJob",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Endpoints",
+        "EndpointSlice",
+        "Ingress",
+        "PersistentVolumeClaim",
+        "LimitRange",
+        "ResourceQuota",
+        "List",
+        "GlobalNetworkPolicy",
+        "NetworkSet",
+        "GlobalNetworkSet",
+        "AdminNetworkPolicy",
+        "BaselineAdminNetworkPolicy",
+        "CiliumNetworkPolicy",
+        "CiliumClusterwideNetworkPolicy",
+        "ReplicationController",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+    )
+}
+#: The one apiVersion a built-in kind is served under.
+_CORE_VERSIONS = {
+    "Namespace": "v1",
+    "Pod": "v1",
+    "Service": "v1",
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "ServiceAccount": "v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "ReplicaSet": "apps/v1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
+}
+
+_POD_SPEC_KEYS = (
+    "activeDeadlineSeconds",
+    "affinity",
+    "automountServiceAccountToken",
+    "containers",
+    "dnsConfig",
+    "dnsPolicy",
+    "enableServiceLinks",
+    "ephemeralContainers",
+    "hostAliases",
+    "hostIPC",
+    "hostNetwork",
+    "hostPID",
+    "hostUsers",
+    "hostname",
+    "imagePullSecrets",
+    "initContainers",
+    "nodeName",
+    "nodeSelector",
+    "os",
+    "overhead",
+    "preemptionPolicy",
+    "priority",
+    "priorityClassName",
+    "readinessGates",
+    "resourceClaims",
+    "resources",
+    "restartPolicy",
+    "runtimeClassName",
+    "schedulerName",
+    "schedulingGates",
+    "securityContext",
+    "serviceAccount",
+    "serviceAccountName",
+    "setHostnameAsFQDN",
+    "shareProcessNamespace",
+    "subdomain",
+    "terminationGracePeriodSeconds",
+    "tolerations",
+    "topologySpreadConstraints",
+    "volumes",
+)
+_CONTAINER_KEYS = (
+    "args",
+    "command",
+    "env",
+    "envFrom",
+    "image",
+    "imagePullPolicy",
+    "lifecycle",
+    "livenessProbe",
+    "name",
+    "ports",
+    "readinessProbe",
+    "resizePolicy",
+    "resources",
+    "restartPolicy",
+    "securityContext",
+    "startupProbe",
+    "stdin",
+    "stdinOnce",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "tty",
+    "volumeDevices",
+    "volumeMounts",
+    "workingDir",
+)
+
 _OBJECT_META = (
     "name",
     "generateName",
@@ -67,6 +199,10 @@ _OBJECT_META = (
 )
 
 
+def difflib_ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
 # ---------------------------------------------------------------- the validator
 
 
@@ -76,12 +212,19 @@ class _Checker(Checker):
     def string(self, obj: YMap, key: str, what: str, *, required: bool = False) -> str | None:
         if key not in obj or obj[key] is None:
             if required:
-                raise self.fail(obj.line, f"{what} is missing {key!r}", f"add {key}: ...")
+                if key in obj:  # `key:` with no value: name that line
+                    raise self.fail(
+                        obj.key_line(key), f"{what}: {echo(key)} has no value", f"{key}: ..."
+                    )
+                raise self.fail(obj.line, f"{what} is missing {echo(key)}", f"add {key}: ...")
             return None
         value = obj[key]
         if not isinstance(value, str):
+            raw = obj.raw_text(key)
             raise self.fail(
-                obj.value_line(key), f"{what}.{key} must be a string, got {type_name(value)}"
+                obj.value_line(key),
+                f"{what}.{key} must be a string, got {type_name(value, raw)}",
+                f"quote it: {key}: {quoted(value, raw)}" if raw is not None else "",
             )
         return value
 
@@ -93,6 +236,21 @@ class _Checker(Checker):
             value = self.string(doc, key, "the object", required=True)
             if not value:
                 raise self.fail(doc.value_line(key), f"{key} must not be empty")
+        kind = str(doc["kind"])
+        proper = _KNOWN_KINDS.get(kind.lower())
+        if proper is not None and proper != kind:
+            raise self.fail(
+                doc.value_line("kind"),
+                f"kind {echo(kind)} is not known: kinds are case-sensitive",
+                f"kind: {proper}",
+            )
+        if proper is None and kind[:1].islower():
+            best = closest(kind, _KNOWN_KINDS.values())
+            raise self.fail(
+                doc.value_line("kind"),
+                f"kind {echo(kind)} is not a Kubernetes kind (kinds start with a capital letter)",
+                f"did you mean kind: {best}?" if best else "e.g. kind: NetworkPolicy",
+            )
         meta = doc.get("metadata")
         if meta is None:
             raise self.fail(
@@ -109,13 +267,20 @@ class _Checker(Checker):
             problem = dns1035_label_problem(name)
         else:
             problem = dns1123_subdomain_problem(name)
-        if problem:
-            raise self.fail(meta.value_line("name"), f"{kind} name {name!r} {problem}")
+        with self.collecting():
+            if problem:
+                raise self.fail(
+                    meta.value_line("name"),
+                    f"{escape(kind[:60])} name {echo(name)} {problem}",
+                    "e.g. name: allow-web",
+                )
         namespace = self.string(meta, "namespace", "metadata")
         if namespace is not None:
             problem = dns1123_label_problem(namespace)
             if problem:
-                raise self.fail(meta.value_line("namespace"), f"namespace {namespace!r} {problem}")
+                raise self.fail(
+                    meta.value_line("namespace"), f"namespace {echo(namespace)} {problem}"
+                )
         if meta.get("labels") is not None:
             self.label_map(meta["labels"], meta.value_line("labels"), "metadata.labels")
         if meta.get("annotations") is not None:
@@ -131,20 +296,23 @@ class _Checker(Checker):
                 if not isinstance(value, str):
                     raise self.fail(
                         annotations.value_line(key),
-                        f"annotation {key!r} must be a string, got {type_name(value)}",
+                        f"annotation {echo(key)} must be a string, got {type_name(value)}",
                         "quote the value",
                     )
         api_version = str(doc["apiVersion"])
-        if kind == "NetworkPolicy" and api_version.startswith(
-            ("networking.k8s.io/", "extensions/")
-        ):
-            if api_version != "networking.k8s.io/v1":
+        proper_version = _CORE_VERSIONS.get(kind)
+        if proper_version is not None and api_version != proper_version:
+            group = api_version.rpartition("/")[0]
+            if group in ("", "networking.k8s.io", "extensions", "apps", "batch"):
                 raise self.fail(
                     doc.value_line("apiVersion"),
-                    f"NetworkPolicy {api_version} is not served by current clusters",
-                    "use apiVersion: networking.k8s.io/v1",
+                    f"{escape(kind)} {echo(api_version)} is not served by current clusters",
+                    f"use apiVersion: {proper_version}",
                 )
+        if kind == "NetworkPolicy" and api_version == "networking.k8s.io/v1":
             self.network_policy(doc)
+        if kind == "Pod" and api_version == "v1":
+            self.pod(doc)
 
     def label_map(self, value: Any, line: int, what: str) -> YMap:
         labels = self.mapping(value, line, what)
@@ -158,14 +326,124 @@ class _Checker(Checker):
                 raise self.fail(labels.value_line(key), f"{what}: {problem}", fix)
         return labels
 
+    # -- Pod (the fields a prediction reads; typos of the others)
+
+    def near_miss_keys(self, obj: YMap, known: tuple[str, ...], what: str) -> None:
+        """Unknown keys that look like a misspelt known one (newer fields pass)."""
+        found = []
+        for key in obj:
+            if key in known or not isinstance(key, str):
+                continue
+            best = closest(key, known)
+            if best is not None and difflib_ratio(key, best) >= 0.8:
+                found.append(
+                    self.fail(
+                        obj.key_line(key),
+                        f"unknown field {echo(key)} in {what}",
+                        f"did you mean {echo(best)}?",
+                    )
+                )
+        if found:
+            raise combine(found)
+
+    def pod(self, doc: YMap) -> None:
+        with self.collecting():
+            self.keys(doc, ("apiVersion", "kind", "metadata", "spec", "status"), "Pod")
+        spec = doc.get("spec")
+        if spec is not None:
+            spec = self.mapping(spec, doc.value_line("spec"), "spec")
+            with self.collecting():
+                self.near_miss_keys(spec, _POD_SPEC_KEYS, "spec")
+            for field in ("containers", "initContainers"):
+                if spec.get(field) is None:
+                    continue
+                items = self.listing(spec[field], spec.value_line(field), f"spec.{field}")
+                for ci, container in enumerate(items):
+                    with self.collecting():
+                        self.container(container, items.item_line(ci), f"spec.{field}[{ci}]")
+        status = doc.get("status")
+        if status is not None:
+            status = self.mapping(status, doc.value_line("status"), "status")
+            with self.collecting():
+                self.ip(status.get("podIP"), status.value_line("podIP"), "status.podIP")
+            if status.get("podIPs") is not None:
+                ips = self.listing(status["podIPs"], status.value_line("podIPs"), "status.podIPs")
+                for i, entry in enumerate(ips):
+                    with self.collecting():
+                        entry = self.mapping(entry, ips.item_line(i), f"status.podIPs[{i}]")
+                        self.ip(entry.get("ip"), entry.value_line("ip"), f"status.podIPs[{i}].ip")
+
+    def ip(self, value: Any, line: int, what: str) -> None:
+        if value is None or value == "":
+            return
+        try:
+            ipaddress.ip_address(value if isinstance(value, str) else "-")
+        except ValueError:
+            raise self.fail(
+                line, f"{what} {echo(value)} is not an IP address", "e.g. 10.0.0.5"
+            ) from None
+
+    def container(self, value: Any, line: int, what: str) -> None:
+        container = self.mapping(value, line, what)
+        with self.collecting():
+            self.near_miss_keys(container, _CONTAINER_KEYS, what)
+        if container.get("ports") is None:
+            return
+        ports = self.listing(container["ports"], container.value_line("ports"), f"{what}.ports")
+        names: dict[str, int] = {}
+        for j, port in enumerate(ports):
+            where = f"{what}.ports[{j}]"
+            with self.collecting():
+                port = self.mapping(port, ports.item_line(j), where)
+                with self.collecting():
+                    self.keys(
+                        port, ("containerPort", "hostPort", "hostIP", "name", "protocol"), where
+                    )
+                number = port.get("containerPort")
+                if number is None:
+                    raise self.fail(
+                        port.line, f"{where} is missing 'containerPort'", "add containerPort: 8080"
+                    )
+                if not is_int(number) or not 1 <= number <= 65535:
+                    raise self.fail(
+                        port.value_line("containerPort"),
+                        f"{where}.containerPort {echo(number)} is not a port number",
+                        "use a number from 1 to 65535",
+                    )
+                protocol = port.get("protocol")
+                if protocol is not None and protocol not in PROTOCOLS:
+                    raise self.fail(
+                        port.value_line("protocol"),
+                        f"{where}.protocol {echo(protocol)} is not supported",
+                        did_you_mean(str(protocol).upper(), PROTOCOLS, "supported values"),
+                    )
+                name = port.get("name")
+                if name is not None:
+                    if not isinstance(name, str) or port_name_problem(name):
+                        raise self.fail(
+                            port.value_line("name"),
+                            f"{where}.name {echo(name)} is not a valid port name: "
+                            f"{port_name_problem(str(name))}",
+                        )
+                    if name in names:
+                        raise self.fail(
+                            port.value_line("name"),
+                            f"{where}.name {echo(name)} is used twice "
+                            f"(first at line {names[name]})",
+                            "port names must be unique in a container",
+                        )
+                    names[name] = port.value_line("name")
+
     # -- NetworkPolicy
 
     def network_policy(self, doc: YMap) -> None:
-        self.keys(doc, ("apiVersion", "kind", "metadata", "spec", "status"), "NetworkPolicy")
+        with self.collecting():
+            self.keys(doc, ("apiVersion", "kind", "metadata", "spec", "status"), "NetworkPolicy")
         if doc.get("spec") is None:
             return  # an empty spec selects every pod and isolates ingress
         spec = self.mapping(doc["spec"], doc.value_line("spec"), "spec")
-        self.keys(spec, ("podSelector", "policyTypes", "ingress", "egress"), "spec")
+        with self.collecting():
+            self.keys(spec, ("podSelector", "policyTypes", "ingress", "egress"), "spec")
         if spec.get("podSelector") is not None:
             self.selector(spec["podSelector"], spec.value_line("podSelector"), "spec.podSelector")
         if spec.get("policyTypes") is not None:
@@ -174,7 +452,7 @@ class _Checker(Checker):
                 if value not in ("Ingress", "Egress"):
                     raise self.fail(
                         types.item_line(i),
-                        f"policyTypes value {value!r} is not supported",
+                        f"policyTypes value {echo(value)} is not supported",
                         did_you_mean(str(value), ["Ingress", "Egress"], "supported values"),
                     )
             if len(types) > 2:
@@ -186,15 +464,18 @@ class _Checker(Checker):
             for i, rule in enumerate(rules):
                 what = f"spec.{direction}[{i}]"
                 rule = self.mapping(rule, rules.item_line(i), what)
-                self.keys(rule, ("ports", peers), what)
+                with self.collecting():
+                    self.keys(rule, ("ports", peers), what)
                 if rule.get("ports") is not None:
                     ports = self.listing(rule["ports"], rule.value_line("ports"), f"{what}.ports")
                     for j, port in enumerate(ports):
-                        self.policy_port(port, ports.item_line(j), f"{what}.ports[{j}]")
+                        with self.collecting():
+                            self.policy_port(port, ports.item_line(j), f"{what}.ports[{j}]")
                 if rule.get(peers) is not None:
                     items = self.listing(rule[peers], rule.value_line(peers), f"{what}.{peers}")
                     for j, peer in enumerate(items):
-                        self.peer(peer, items.item_line(j), f"{what}.{peers}[{j}]")
+                        with self.collecting():
+                            self.peer(peer, items.item_line(j), f"{what}.{peers}[{j}]")
 
     def policy_port(self, value: Any, line: int, what: str) -> None:
         port = self.mapping(value, line, what)
@@ -203,7 +484,7 @@ class _Checker(Checker):
         if protocol is not None and protocol not in PROTOCOLS:
             raise self.fail(
                 port.value_line("protocol"),
-                f"{what}.protocol {protocol!r} is not supported",
+                f"{what}.protocol {echo(protocol)} is not supported",
                 did_you_mean(str(protocol).upper(), PROTOCOLS, "supported values"),
             )
         number = port.get("port")
@@ -221,7 +502,7 @@ class _Checker(Checker):
                     fix = "write the number without quotes" if number.isdigit() else ""
                     raise self.fail(
                         port.value_line("port"),
-                        f"{what}.port {number!r} is not a valid port name: {problem}",
+                        f"{what}.port {echo(number)} is not a valid port name: {problem}",
                         fix,
                     )
             else:
@@ -238,7 +519,7 @@ class _Checker(Checker):
                 raise self.fail(line, f"{what}.endPort needs a port", "add port: <first port>")
             if not is_int(number):
                 raise self.fail(
-                    line, f"{what}.endPort needs a numeric port, not the named port {number!r}"
+                    line, f"{what}.endPort needs a numeric port, not the named port {echo(number)}"
                 )
             if not 1 <= end <= 65535:
                 raise self.fail(line, f"{what}.endPort {end} is out of range", "use 1-65535")
@@ -294,7 +575,8 @@ class _Checker(Checker):
             ):
                 raise self.fail(
                     line,
-                    f"{what}.except[{i}] {text!r} must be a strict subset of cidr {cidr_text!r}",
+                    f"{what}.except[{i}] {echo(text)} must be a strict subset of "
+                    f"cidr {echo(cidr_text)}",
                     "use a longer prefix inside the cidr",
                 )
 
@@ -303,13 +585,15 @@ class _Checker(Checker):
     ) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         if "/" not in text:
             raise self.fail(
-                line, f"{what} {text!r} is not a CIDR", f"write it as {text}/32 or a range"
+                line,
+                f"{what} {echo(text)} is not a CIDR",
+                f"write it as {escape(text[:45])}/{128 if ':' in text else 32} or a range",
             )
         try:
             return ipaddress.ip_network(text, strict=False)
         except ValueError:
             raise self.fail(
-                line, f"{what} {text!r} is not a valid CIDR", "e.g. 10.0.0.0/8"
+                line, f"{what} {echo(text)} is not a valid CIDR", "e.g. 10.0.0.0/8"
             ) from None
 
     def selector(self, value: Any, line: int, what: str) -> None:
@@ -335,7 +619,7 @@ class _Checker(Checker):
             if operator not in operators:
                 raise self.fail(
                     expr.value_line("operator"),
-                    f"{where}.operator {operator!r} is not supported",
+                    f"{where}.operator {echo(operator)} is not supported",
                     did_you_mean(str(operator), operators, "supported operators"),
                 )
             values = expr.get("values")
@@ -358,5 +642,11 @@ class _Checker(Checker):
 
 
 def validate(doc: Any, path: str, line: int) -> None:
-    """Raise ScenarioError(path, line, ...) if the API server would reject ``doc``."""
-    _Checker(path).object(doc, line)
+    """Raise ScenarioError(path, line, ...) if the API server would reject ``doc``.
+
+    Independent problems of one object are all reported (:class:`ScenarioErrors`).
+    """
+    checker = _Checker(path)
+    with checker.collecting():
+        checker.object(doc, line)
+    checker.raise_collected()

@@ -23,6 +23,7 @@ from harness.errors import ScenarioError
 from harness.model import DNS_TARGET
 from harness.model import PROBED_PROTOCOLS
 from harness.model import PROTOCOLS
+from harness.model import Cell
 from harness.model import External
 from harness.model import ManifestDoc
 from harness.model import Namespace
@@ -43,9 +44,12 @@ from harness.scenario.checker import line_of
 from harness.scenario.checker import type_name
 from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
+from harness.scenario.yamlload import echo
+from harness.scenario.yamlload import escape
 from harness.scenario.yamlload import load_all
 from harness.scenario.yamlload import load_one
 from harness.scenario.yamlload import read_bytes
+from harness.scenario.yamlload import stat_problem
 from harness.scenario.yamlload import to_plain
 
 __all__ = [
@@ -83,6 +87,10 @@ _TOP_KEYS = (
     "externals",
     "expect",
 )
+#: Bounds on what one scenario may declare (a scenario this big is a mistake or an attack).
+_MAX_ENTRIES = {"namespaces": 100, "workloads": 1000, "externals": 200, "manifests": 100}
+MAX_MANIFEST_OBJECTS = 2000
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
@@ -94,9 +102,9 @@ def parse_duration(value: Any) -> float:
         number = float(m.group(1))
         seconds = {"ms": number / 1000, "m": number * 60}.get(m.group(2) or "s", number)
     else:
-        raise ValueError(f"{value!r} is not a duration")
+        raise ValueError(f"{echo(value)} is not a duration")
     if seconds != seconds or seconds < 0:  # NaN or negative
-        raise ValueError(f"{value!r} is not a duration")
+        raise ValueError(f"{echo(value)} is not a duration")
     return seconds
 
 
@@ -141,6 +149,7 @@ class _Loader(ScenarioChecker):
         self.namespaces: dict[str, Namespace] = {}
         self.workloads: dict[str, Workload] = {}
         self.externals: dict[str, External] = {}
+        self.namespaces_ok = True
 
     def section(self, doc: YMap, key: str, example: str) -> YList:
         """The required, non-empty list ``key`` of the scenario."""
@@ -152,12 +161,22 @@ class _Loader(ScenarioChecker):
     ) -> Iterator[tuple[int, YMap, str]]:
         """(line, mapping, name) of each entry of a list of named mappings (``section``)."""
         article = "an" if noun[0] in "aeiou" else "a"
+        limit = _MAX_ENTRIES.get(section)
+        if limit is not None and len(items) > limit:
+            raise self.fail(
+                items.line,
+                f"{section} has {len(items)} entries, more than the limit of {limit}",
+                "split the scenario into smaller ones",
+            )
         for i, item in enumerate(items):
             line = items.item_line(i)
-            entry = self.mapping(item, line, f"{section}[{i}]")
-            self.keys(entry, known, f"{article} {noun}")
-            self.required(entry, "name", f"{section}[{i}]", example)
-            yield line, entry, self.string(entry, "name", noun)
+            with self.collecting():
+                entry = self.mapping(item, line, f"{section}[{i}]")
+                with self.collecting():
+                    self.keys(entry, known, f"{article} {noun}")
+                self.required(entry, "name", f"{section}[{i}]", example)
+                name = self.string(entry, "name", noun)
+                yield line, entry, name
 
     # ------------------------------------------------------------ the document
 
@@ -165,21 +184,45 @@ class _Loader(ScenarioChecker):
         if doc is None:
             raise self.fail(1, "the scenario file is empty", "see docs/scenarios.md for the format")
         doc = self.mapping(doc, 1, "a scenario")
-        self.keys(doc, _TOP_KEYS, "the scenario")
+        # Independent sections are all checked; every problem found is reported.
+        with self.collecting():
+            self.keys(doc, _TOP_KEYS, "the scenario")
         for key, want in (("apiVersion", API_VERSION), ("kind", KIND)):
-            value = self.required(doc, key, "the scenario", want)
-            if value != want:
-                raise self.fail(
-                    doc.value_line(key), f"{key} must be {want!r}, not {value!r}", f"{key}: {want}"
-                )
-        name, description = self.metadata(doc)
-        settings = self.settings(doc)
-        self.namespace_list(doc)
-        self.workload_list(doc)
-        self.in_place_rules(doc)
-        self.external_list(doc)
-        manifests = self.manifest_list(doc)
-        cells = Cells(self.path, self.workloads, self.externals).expect(doc)
+            with self.collecting():
+                value = self.required(doc, key, "the scenario", want)
+                if value != want:
+                    raise self.fail(
+                        doc.value_line(key),
+                        f"{key} must be {echo(want)}, not {echo(value)}",
+                        f"{key}: {want}",
+                    )
+        name, description = "", ""
+        with self.collecting():
+            name, description = self.metadata(doc)
+        settings = Settings()
+        with self.collecting():
+            settings = self.settings(doc)
+        before = len(self.errors)
+        with self.collecting():
+            self.namespace_list(doc)
+        self.namespaces_ok = len(self.errors) == before
+        before = len(self.errors)
+        with self.collecting():
+            self.workload_list(doc)
+        with self.collecting():
+            self.in_place_rules(doc)
+        with self.collecting():
+            self.external_list(doc)
+        targets_ok = len(self.errors) == before and self.namespaces_ok
+        manifests: tuple[ManifestDoc, ...] = ()
+        if self.namespaces_ok:
+            with self.collecting():
+                manifests = self.manifest_list(doc)
+        cells: tuple[Cell, ...] = ()
+        if targets_ok:
+            with self.collecting():
+                cells = Cells(self.path, self.workloads, self.externals).expect(doc)
+        self.raise_collected()
         return Scenario(
             name=name,
             path=self.path,
@@ -204,7 +247,7 @@ class _Loader(ScenarioChecker):
         problem = dns1123_label_problem(name, MAX_NAME)
         if problem:
             raise self.fail(
-                meta.value_line("name"), f"scenario name {name!r} {problem}", "e.g. three-tier"
+                meta.value_line("name"), f"scenario name {echo(name)} {problem}", "e.g. three-tier"
             )
         description = ""
         if meta.get("description") is not None:
@@ -227,7 +270,7 @@ class _Loader(ScenarioChecker):
             except ValueError:
                 raise self.fail(
                     line,
-                    f"settings.{key} {settings[key]!r} is not a duration",
+                    f"settings.{key} {echo(settings[key])} is not a duration",
                     'use seconds (2) or a string like "500ms", "2s", "1m"',
                 ) from None
             if key == "connectTimeout" and seconds <= 0:
@@ -245,117 +288,123 @@ class _Loader(ScenarioChecker):
         items = self.section(doc, "namespaces", "[{name: app}]")
         known = ("name", "labels", "existing")
         for line, ns, name in self.named_entries(items, "namespaces", "namespace", known, "app"):
-            existing = ns.get("existing", False)
-            if not isinstance(existing, bool):
-                raise self.fail(
-                    ns.value_line("existing"), "namespace.existing must be true or false"
-                )
-            problem = dns1123_label_problem(name, 63 if existing else MAX_NAME)
-            if problem:
-                raise self.fail(ns.value_line("name"), f"namespace name {name!r} {problem}")
-            if name in self.namespaces:
-                raise self.declared_twice(
-                    ns.value_line("name"),
-                    f"namespace {name!r}",
-                    line_of(self.namespaces[name].source),
-                    "remove one of them",
-                )
-            labels: dict[str, str] = {}
-            if ns.get("labels") is not None:
-                labels = self.labels(
-                    ns["labels"], ns.value_line("labels"), f"namespace {name!r} labels"
-                )
-                if NAMESPACE_NAME_LABEL in labels:
+            with self.collecting():
+                existing = ns.get("existing", False)
+                if not isinstance(existing, bool):
                     raise self.fail(
-                        ns["labels"].key_line(NAMESPACE_NAME_LABEL),
-                        f"label {NAMESPACE_NAME_LABEL} is set by the API server",
-                        "remove it: every namespace has it, with its (mapped) name",
+                        ns.value_line("existing"),
+                        "namespace.existing must be true or false",
+                        "existing: true",
                     )
-            self.namespaces[name] = Namespace(name, labels, existing, Source(self.path, line))
+                problem = dns1123_label_problem(name, 63 if existing else MAX_NAME)
+                if problem:
+                    raise self.fail(ns.value_line("name"), f"namespace name {echo(name)} {problem}")
+                if name in self.namespaces:
+                    raise self.declared_twice(
+                        ns.value_line("name"),
+                        f"namespace {echo(name)}",
+                        line_of(self.namespaces[name].source),
+                        "remove one of them",
+                    )
+                labels: dict[str, str] = {}
+                if ns.get("labels") is not None:
+                    labels = self.labels(
+                        ns["labels"], ns.value_line("labels"), f"namespace {echo(name)} labels"
+                    )
+                    if NAMESPACE_NAME_LABEL in labels:
+                        raise self.fail(
+                            ns["labels"].key_line(NAMESPACE_NAME_LABEL),
+                            f"label {NAMESPACE_NAME_LABEL} is set by the API server",
+                            "remove it: every namespace has it, with its (mapped) name",
+                        )
+                self.namespaces[name] = Namespace(name, labels, existing, Source(self.path, line))
 
     def workload_list(self, doc: YMap) -> None:
         items = self.section(doc, "workloads", "[{name: web, ...}]")
         known = ("name", "namespace", "labels", "selector", "service", "role", "ports")
         for line, w, name in self.named_entries(items, "workloads", "workload", known, "web"):
-            problem = dns1035_label_problem(name)
-            if problem:
-                raise self.fail(w.value_line("name"), f"workload name {name!r} {problem}")
-            if name in RESERVED_NAMES:
-                raise self.fail(
-                    w.value_line("name"), f"workload name {name!r} is reserved", "rename it"
-                )
-            if name in self.workloads:
-                raise self.declared_twice(
-                    w.value_line("name"),
-                    f"workload {name!r}",
-                    line_of(self.workloads[name].source),
-                    "workload names must be unique in a scenario",
-                )
-            what = f"workload {name!r}"
-            self.required(w, "namespace", what, "app")
-            namespace = self.string(w, "namespace", what)
-            if namespace not in self.namespaces:
-                raise self.fail(
-                    w.value_line("namespace"),
-                    f"{what}: namespace {namespace!r} is not declared",
-                    did_you_mean(namespace, self.namespaces, "declared namespaces"),
-                )
-            selector, service = self.in_place_workload(w, what, namespace)
-            if selector:
-                labels = dict(selector)
-            else:
-                if self.namespaces[namespace].existing:
+            with self.collecting():
+                problem = dns1035_label_problem(name)
+                if problem:
+                    raise self.fail(w.value_line("name"), f"workload name {echo(name)} {problem}")
+                if name in RESERVED_NAMES:
+                    raise self.fail(
+                        w.value_line("name"), f"workload name {echo(name)} is reserved", "rename it"
+                    )
+                if name in self.workloads:
+                    raise self.declared_twice(
+                        w.value_line("name"),
+                        f"workload {echo(name)}",
+                        line_of(self.workloads[name].source),
+                        "workload names must be unique in a scenario",
+                    )
+                what = f"workload {echo(name)}"
+                self.required(w, "namespace", what, "app")
+                namespace = self.string(w, "namespace", what)
+                if namespace not in self.namespaces and not self.namespaces_ok:
+                    continue  # its namespace entry is broken: already reported
+                if namespace not in self.namespaces:
                     raise self.fail(
                         w.value_line("namespace"),
-                        f"{what}: namespace {namespace!r} is existing and can hold no probe "
-                        "workloads",
-                        "put the workload in a namespace the scenario creates, or pick existing "
-                        "pods with selector: {app: ...} (in place, docs/staging.md)",
+                        f"{what}: namespace {echo(namespace)} is not declared",
+                        did_you_mean(namespace, self.namespaces, "declared namespaces"),
                     )
-                labels = self.labels(
-                    self.required(w, "labels", what, "{app: " + name + "}"),
-                    w.value_line("labels"),
-                    f"{what} labels",
-                )
-                if not labels:
-                    raise self.fail(
+                selector, service = self.in_place_workload(w, what, namespace)
+                if selector:
+                    labels = dict(selector)
+                else:
+                    if self.namespaces[namespace].existing:
+                        raise self.fail(
+                            w.value_line("namespace"),
+                            f"{what}: namespace {echo(namespace)} is existing and can hold no "
+                            "probe workloads",
+                            "put the workload in a namespace the scenario creates, or pick "
+                            "existing pods with selector: {app: ...} (in place, docs/staging.md)",
+                        )
+                    labels = self.labels(
+                        self.required(w, "labels", what, "{app: " + name + "}"),
                         w.value_line("labels"),
-                        f"{what}: labels must not be empty",
-                        "e.g. labels: {app: " + name + "}",
+                        f"{what} labels",
                     )
-            ports = self.ports(w, what)
-            role = w.get("role")
-            if role is None:
-                role = "both" if ports else "client"
-            elif role not in ("client", "server", "both"):
-                raise self.fail(
-                    w.value_line("role"),
-                    f"{what}: role {role!r} is not known",
-                    did_you_mean(str(role), ("client", "server", "both"), "roles"),
+                    if not labels:
+                        raise self.fail(
+                            w.value_line("labels"),
+                            f"{what}: labels must not be empty",
+                            "e.g. labels: {app: " + name + "}",
+                        )
+                ports = self.ports(w, what)
+                role = w.get("role")
+                if role is None:
+                    role = "both" if ports else "client"
+                elif role not in ("client", "server", "both"):
+                    raise self.fail(
+                        w.value_line("role"),
+                        f"{what}: role {echo(role)} is not known",
+                        did_you_mean(str(role), ("client", "server", "both"), "roles"),
+                    )
+                if role in ("server", "both") and not ports:
+                    raise self.fail(
+                        w.value_line("role") if "role" in w else w.line,
+                        f"{what}: role {role} needs ports to serve",
+                        "add ports: [80] or set role: client",
+                    )
+                if role == "client" and ports:
+                    raise self.fail(
+                        w.value_line("role"),
+                        f"{what}: a client serves no ports, but ports are given",
+                        "set role: both, or remove ports",
+                    )
+                self.mode_matches(name, bool(selector), line)
+                self.workloads[name] = Workload(
+                    name,
+                    namespace,
+                    labels,
+                    ports,
+                    cast(Role, role),
+                    Source(self.path, line),
+                    selector=selector,
+                    service=service,
                 )
-            if role in ("server", "both") and not ports:
-                raise self.fail(
-                    w.value_line("role") if "role" in w else w.line,
-                    f"{what}: role {role} needs ports to serve",
-                    "add ports: [80] or set role: client",
-                )
-            if role == "client" and ports:
-                raise self.fail(
-                    w.value_line("role"),
-                    f"{what}: a client serves no ports, but ports are given",
-                    "set role: both, or remove ports",
-                )
-            self.mode_matches(name, bool(selector), line)
-            self.workloads[name] = Workload(
-                name,
-                namespace,
-                labels,
-                ports,
-                cast(Role, role),
-                Source(self.path, line),
-                selector=selector,
-                service=service,
-            )
 
     # ------------------------------------------------------------ in place
 
@@ -389,9 +438,10 @@ class _Loader(ScenarioChecker):
             ns = self.namespaces[namespace]
             raise self.fail(
                 w.value_line("namespace"),
-                f"{what}: selector picks existing pods, but namespace {namespace!r} "
+                f"{what}: selector picks existing pods, but namespace {echo(namespace)} "
                 f"(line {line_of(ns.source)}) is created by the scenario",
-                f"mark namespace {namespace!r} existing: true (an in-place run creates nothing)",
+                f"mark namespace {echo(namespace)} existing: true "
+                "(an in-place run creates nothing)",
             )
         selector = self.labels(
             w["selector"], w.value_line("selector"), f"{what} selector", reserved=False
@@ -408,7 +458,7 @@ class _Loader(ScenarioChecker):
             problem = dns1035_label_problem(service)
             if problem:
                 raise self.fail(
-                    w.value_line("service"), f"{what}: Service name {service!r} {problem}"
+                    w.value_line("service"), f"{what}: Service name {echo(service)} {problem}"
                 )
         return selector, service
 
@@ -419,7 +469,7 @@ class _Loader(ScenarioChecker):
                 kinds = {True: "picks existing pods (selector:)", False: "is a probe pod (labels:)"}
                 raise self.fail(
                     line,
-                    f"workload {name!r} {kinds[in_place]} but workload {other.name!r} "
+                    f"workload {echo(name)} {kinds[in_place]} but workload {echo(other.name)} "
                     f"(line {line_of(other.source)}) {kinds[other.in_place]}: "
                     "a scenario is either hermetic or in place",
                     "split them into two scenario files",
@@ -433,8 +483,8 @@ class _Loader(ScenarioChecker):
             if not ns.existing:
                 raise self.fail(
                     ns.source.line if ns.source else None,
-                    f"namespace {ns.name!r} would be created, but this scenario probes existing "
-                    "workloads (selector:) and an in-place run creates nothing",
+                    f"namespace {echo(ns.name)} would be created, but this scenario probes "
+                    "existing workloads (selector:) and an in-place run creates nothing",
                     "mark it existing: true, or remove it",
                 )
         if doc.get("manifests"):
@@ -453,37 +503,48 @@ class _Loader(ScenarioChecker):
         known = ("name", "address", "port", "protocol")
         entries = self.named_entries(items, "externals", "external", known, "payments-api")
         for line, e, name in entries:
-            problem = dns1123_label_problem(name)
-            if problem:
-                raise self.fail(e.value_line("name"), f"external name {name!r} {problem}")
-            if name in RESERVED_NAMES or name in self.workloads or name in self.externals:
-                raise self.fail(
-                    e.value_line("name"),
-                    f"external name {name!r} is already used "
-                    "by a workload, an external or the harness",
-                    "give the external a distinct name",
+            with self.collecting():
+                problem = dns1123_label_problem(name)
+                if problem:
+                    raise self.fail(e.value_line("name"), f"external name {echo(name)} {problem}")
+                if name in RESERVED_NAMES or name in self.workloads or name in self.externals:
+                    raise self.fail(
+                        e.value_line("name"),
+                        f"external name {echo(name)} is already used "
+                        "by a workload, an external or the harness",
+                        "give the external a distinct name",
+                    )
+                what = f"external {echo(name)}"
+                address = self.required(e, "address", what, "198.51.100.10")
+                if not isinstance(address, str) or not _is_ip(address):
+                    raise self.fail(
+                        e.value_line("address"),
+                        f"{what}: address {echo(address)} is not an IP address",
+                        "use an IPv4 or IPv6 address such as 198.51.100.10",
+                    )
+                problem = _external_problem(address)
+                if problem:
+                    raise self.fail(
+                        e.value_line("address"),
+                        f"{what}: address {echo(address)} is {problem}, not outside the cluster",
+                        "use the address of a host outside the cluster (in examples: "
+                        "192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32)",
+                    )
+                port = self.port_number(
+                    self.required(e, "port", what, "443"), e.value_line("port"), f"{what}: port"
                 )
-            what = f"external {name!r}"
-            address = self.required(e, "address", what, "198.51.100.10")
-            if not isinstance(address, str) or not _is_ip(address):
-                raise self.fail(
-                    e.value_line("address"),
-                    f"{what}: address {address!r} is not an IP address",
-                    "use an IPv4 or IPv6 address such as 198.51.100.10",
+                protocol = self.protocol(
+                    e.get("protocol", "TCP"), e.value_line("protocol"), f"{what}: protocol"
                 )
-            port = self.port_number(
-                self.required(e, "port", what, "443"), e.value_line("port"), f"{what}: port"
-            )
-            protocol = self.protocol(
-                e.get("protocol", "TCP"), e.value_line("protocol"), f"{what}: protocol"
-            )
-            if protocol not in PROBED_PROTOCOLS:
-                raise self.fail(
-                    e.value_line("protocol"),
-                    f"{protocol} probes are not supported yet",
-                    "use TCP or UDP",
+                if protocol not in PROBED_PROTOCOLS:
+                    raise self.fail(
+                        e.value_line("protocol"),
+                        f"{protocol} probes are not supported yet",
+                        "use TCP or UDP",
+                    )
+                self.externals[name] = External(
+                    name, address, port, protocol, Source(self.path, line)
                 )
-            self.externals[name] = External(name, address, port, protocol, Source(self.path, line))
 
     # ------------------------------------------------------------ manifests
 
@@ -491,44 +552,120 @@ class _Loader(ScenarioChecker):
         if doc.get("manifests") is None:
             return ()
         items = self.listing(doc["manifests"], doc.value_line("manifests"), "manifests")
+        limit = _MAX_ENTRIES["manifests"]
+        if len(items) > limit:
+            raise self.fail(
+                items.line,
+                f"manifests lists {len(items)} files, more than the limit of {limit}",
+                "merge them into fewer files, or split the scenario",
+            )
         root = find_root(self.base_dir)
         out: list[ManifestDoc] = []
+        files: dict[Path, int] = {}  # resolved file -> line of its first listing
+        objects: dict[tuple[str, str, str, str], Source] = {}  # identity -> where
+        total = 0
         for i, item in enumerate(items):
             line = items.item_line(i)
-            if not isinstance(item, str) or not item.strip():
-                raise self.fail(line, f"manifests[{i}] must be a file path, got {type_name(item)}")
-            candidate = Path(item) if os.path.isabs(item) else self.base_dir / item
-            resolved = candidate.resolve()
-            if not resolved.is_relative_to(root):
-                raise self.fail(
-                    line,
-                    f"manifest path {item!r} leaves the project root {root}",
-                    "keep manifests inside the directory that holds pyproject.toml or .git",
-                )
-            if not resolved.is_file():
-                fix = ""
-                if resolved.parent.is_dir():
-                    fix = did_you_mean(
-                        resolved.name,
-                        sorted(p.name for p in resolved.parent.iterdir()),
-                        "files there",
+            with self.collecting():
+                resolved, shown = self.manifest_path(item, i, line, root)
+                if resolved in files:
+                    raise self.fail(
+                        line,
+                        f"manifest {echo(item)} is listed twice (first at line {files[resolved]})",
+                        "remove one of them (it would be applied twice)",
                     )
-                what = "is a directory" if resolved.is_dir() else "does not exist"
-                raise self.fail(
-                    line,
-                    f"manifest {item!r} {what}",
-                    fix or "check the path (relative to this file)",
-                )
-            shown = os.path.normpath(os.path.join(os.path.dirname(self.path), item))
-            data = read_bytes(resolved, shown, line=line, owner=self.path)
-            docs = load_all(data, shown)
-            if not docs:
-                raise self.fail(
-                    line, f"manifest {item!r} holds no objects", "remove it or add objects"
-                )
-            for body in docs:
-                out.append(self.manifest_doc(body, shown))
+                files[resolved] = line
+                data = read_bytes(resolved, shown, line=line, owner=self.path)
+                total += len(data)
+                if total > MAX_MANIFEST_BYTES:
+                    raise self.fail(
+                        line,
+                        f"the manifests of this scenario are larger than "
+                        f"{MAX_MANIFEST_BYTES // (1024 * 1024)} MiB together",
+                        "apply fewer or smaller manifests",
+                    )
+                docs = load_all(data, shown)
+                if not docs:
+                    raise self.fail(
+                        line, f"manifest {echo(item)} holds no objects", "remove it or add objects"
+                    )
+                if len(out) + len(docs) > MAX_MANIFEST_OBJECTS:
+                    raise self.fail(
+                        line,
+                        f"the manifests hold more than {MAX_MANIFEST_OBJECTS} objects",
+                        "apply fewer objects, or split the scenario",
+                    )
+                checker = ScenarioChecker(shown)
+                for body in docs:
+                    with checker.collecting():
+                        manifest = self.manifest_doc(body, shown)
+                        self.check_unique(manifest, objects)
+                        out.append(manifest)
+                checker.raise_collected()
         return tuple(out)
+
+    def manifest_path(self, item: Any, i: int, line: int, root: Path) -> tuple[Path, str]:
+        """The resolved file of ``manifests[i]`` and its name for messages."""
+        if not isinstance(item, str) or not item.strip():
+            raise self.fail(
+                line,
+                f"manifests[{i}] must be a file path, got {type_name(item)}",
+                "e.g. - ../manifests/policies.yaml",
+            )
+        if "\x00" in item:
+            raise self.fail(line, f"manifest path {echo(item)} holds a NUL character")
+        candidate = Path(item) if os.path.isabs(item) else self.base_dir / item
+        try:
+            resolved = candidate.resolve()
+        except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before 3.13)
+            raise self.fail(
+                line, f"manifest {echo(item)} is a symbolic link loop", "point it at a real file"
+            ) from None
+        if not resolved.is_relative_to(root):
+            raise self.fail(
+                line,
+                f"manifest path {echo(item)} leaves the project root {escape(str(root))}",
+                "keep manifests inside the directory that holds pyproject.toml or .git",
+            )
+        problem = stat_problem(resolved)
+        if problem:
+            fix = ""
+            if problem == "does not exist" and resolved.parent.is_dir():
+                try:
+                    names = sorted(p.name for p in resolved.parent.iterdir())
+                except OSError:
+                    names = []
+                fix = did_you_mean(resolved.name, names, "files there")
+            raise self.fail(
+                line,
+                f"manifest {echo(item)} {problem}",
+                fix or "check the path (relative to this file)",
+            )
+        shown = os.path.normpath(os.path.join(os.path.dirname(self.path), item))
+        return resolved, shown
+
+    @staticmethod
+    def check_unique(manifest: ManifestDoc, seen: dict[tuple[str, str, str, str], Source]) -> None:
+        """Two objects with the same group, kind, namespace and name: the second would win."""
+        body = manifest.body
+        group = str(body.get("apiVersion", "")).rpartition("/")[0]
+        meta = body.get("metadata") or {}
+        key = (group, str(body.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+        where = manifest.source
+        first = seen.get(key)
+        if first is not None:
+            assert where is not None
+            ns = f"{key[2]}/" if key[2] else ""
+            raise ScenarioError(
+                where.path,
+                where.line,
+                f"{escape(key[1])} {echo(ns + key[3])} is defined twice "
+                f"(first at {first.path}:{first.line}); applied in order, the second would "
+                "silently replace the first",
+                "keep one definition, or rename one of them",
+            )
+        if where is not None:
+            seen[key] = where
 
     def manifest_doc(self, body: Any, shown: str) -> ManifestDoc:
         line = getattr(body, "line", 1)
@@ -553,7 +690,7 @@ class _Loader(ScenarioChecker):
                     raise ScenarioError(
                         shown,
                         line,
-                        f"{kind} {name!r} has no metadata.namespace and the scenario "
+                        f"{kind} {echo(name)} has no metadata.namespace and the scenario "
                         f"creates {len(created)} namespaces",
                         f"set metadata.namespace to one of: {', '.join(self.namespaces)}",
                     )
@@ -562,11 +699,29 @@ class _Loader(ScenarioChecker):
                 raise ScenarioError(
                     shown,
                     meta.value_line("namespace"),
-                    f"namespace {namespace!r} of {kind} {name!r} "
+                    f"namespace {echo(namespace)} of {kind} {echo(name)} "
                     f"is not declared in the scenario {self.path}",
                     did_you_mean(namespace, self.namespaces, "declared namespaces"),
                 )
         return ManifestDoc(plain, Source(shown, line))
+
+
+def _external_problem(text: str) -> str:
+    """Why an address cannot be a target outside the cluster ('' when it can)."""
+    addr = ipaddress.ip_address(text)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr.is_loopback:
+        return "a loopback address (it would reach the probe pod itself)"
+    if addr.is_unspecified:
+        return "the unspecified address"
+    if addr.is_link_local:
+        return "a link-local address (node-local, e.g. cloud metadata)"
+    if addr.is_multicast:
+        return "a multicast address"
+    if isinstance(addr, ipaddress.IPv4Address) and addr == ipaddress.IPv4Address("255.255.255.255"):
+        return "the broadcast address"
+    return ""
 
 
 def _is_ip(text: str) -> bool:

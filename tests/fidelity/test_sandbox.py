@@ -3,7 +3,7 @@
 The live subset (``scenarios.LIVE``, TCP only) is written as scenario files in a
 tmp dir, one per upstream step; one pytest run of the plugin probes them all
 against a sandbox brought up for this module (and ALWAYS brought down), with
-``--netpol-report-json`` and ``--netpol-no-preflight``. Each upstream test then
+``--netpol-report-json`` (the preflight runs first, as in every live run). Each upstream test then
 checks its own scenario in the summary: every upstream cell present, passed, and
 never flipped (a cell that agreed, then disagreed).
 """
@@ -56,9 +56,6 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
                 "-q",
                 f"--netpol-kubeconfig={kubeconfig}",
                 f"--netpol-report-json={summary}",
-                # The sandbox fixture has already shown the cluster works, and the preflight
-                # has tests of its own: this suite is about enforcement only.
-                # (the preflight runs, as in every live run)
                 ".",
             ],
             capture_output=True,

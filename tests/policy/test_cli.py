@@ -272,7 +272,8 @@ def test_bad_object_names_file_line_and_field(
     )
     path.write_text(yaml.safe_dump_all([pod("x", "a"), bad]))
     err = _error(capsys, "--objects", str(path), "--port", "80")
-    line = path.read_text().splitlines().index("---") + 2
+    # The line of the offending field (the cidr), not of the object's first line.
+    line = next(i + 1 for i, text in enumerate(path.read_text().splitlines()) if "cidr:" in text)
     assert f"{path}:{line}:" in err
     assert "NetworkPolicy x/p" in err and "spec.ingress[0].from[0].ipBlock.cidr" in err
 

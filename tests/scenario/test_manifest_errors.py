@@ -164,7 +164,8 @@ MANIFEST_CASES: list[tuple[str, str, str, str]] = [
         "Namespace objects are created by the harness",
         "namespaces:",
     ),
-    ("invalid-yaml", "apiVersion: v1\nkind: [unclosed\nmetadata: {}  #!\n", "invalid YAML", ""),
+    # The line where the bracket is opened (the parser only notices a line later).
+    ("invalid-yaml", "apiVersion: v1\nkind: [unclosed  #!\nmetadata: {}\n", "invalid YAML", ""),
     (
         "python-tag",
         "apiVersion: !!python/object/apply:os.system ['true']  #!\n",
