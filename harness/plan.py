@@ -583,15 +583,50 @@ def ephemeral_name(run_id: str) -> str:
     return f"{EPHEMERAL_PREFIX}{run_id}"
 
 
-def ephemeral_container(run_id: str, images: Images = DEFAULT_IMAGES) -> dict[str, Any]:
+#: Service mesh sidecars that capture a pod's outbound traffic, and the UID whose
+#: traffic their iptables rules leave alone (the proxy's own): (name, uid).
+MESH_SIDECARS: dict[str, tuple[str, int]] = {
+    "istio-proxy": ("Istio", 1337),
+    "linkerd-proxy": ("Linkerd", 2102),
+}
+_MESH_ANNOTATIONS: dict[str, str] = {
+    "sidecar.istio.io/status": "istio-proxy",
+    "linkerd.io/proxy-version": "linkerd-proxy",
+}
+
+
+def mesh_of(pod: Mapping[str, Any]) -> tuple[str, int] | None:
+    """The service mesh whose sidecar redirects this pod's outbound traffic, if any.
+
+    Detected by the sidecar container (also as a native sidecar: an init container
+    with restartPolicy Always), or by the injector's annotation. A probe from inside
+    such a pod would hit the local proxy, whose handshake always completes: every
+    deny cell would fail and every allow cell pass, whatever the policies say.
+    """
+    spec = pod.get("spec") or {}
+    names = {
+        str(c.get("name")) for key in ("containers", "initContainers") for c in spec.get(key) or []
+    }
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    names |= {sidecar for key, sidecar in _MESH_ANNOTATIONS.items() if key in annotations}
+    for sidecar, mesh in MESH_SIDECARS.items():
+        if sidecar in names:
+            return mesh
+    return None
+
+
+def ephemeral_container(
+    run_id: str, images: Images = DEFAULT_IMAGES, *, uid: int = PROBE_UID
+) -> dict[str, Any]:
     """The ephemeral probe container added to a real pod (Pod Security "restricted").
 
     Its command sleeps ``EPHEMERAL_LIFETIME`` seconds and exits: an ephemeral
     container cannot be removed, so it must not run forever. No ports, probes or
-    resources: the API forbids them on ephemeral containers.
+    resources: the API forbids them on ephemeral containers. ``uid``: in a meshed
+    pod, the proxy's UID, whose traffic the mesh does not redirect (mesh_of).
     """
     return {
-        "name": ephemeral_name(run_id),
+        "name": ephemeral_name(run_id) + ("" if uid == PROBE_UID else f"-u{uid}"),
         "image": images.client,
         "imagePullPolicy": "IfNotPresent",
         "command": ["sleep", str(EPHEMERAL_LIFETIME)],
@@ -599,8 +634,8 @@ def ephemeral_container(run_id: str, images: Images = DEFAULT_IMAGES) -> dict[st
         "tty": False,
         "securityContext": {
             **_security_context(),
-            "runAsUser": PROBE_UID,
-            "runAsGroup": PROBE_UID,
+            "runAsUser": uid,
+            "runAsGroup": uid,
         },
     }
 

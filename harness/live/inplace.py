@@ -53,10 +53,12 @@ from harness.model import Status
 from harness.model import TargetKind
 from harness.model import Verdict
 from harness.model import Workload
+from harness.plan import PROBE_UID
 from harness.plan import build_in_place
 from harness.plan import ephemeral_container
 from harness.plan import ephemeral_name
 from harness.plan import fallback_pod
+from harness.plan import mesh_of
 from harness.policy.model import parse_selector
 
 #: HTTP statuses meaning "this cluster does not let us add an ephemeral container".
@@ -255,31 +257,46 @@ class InPlace:
         recorder: Recorder,
     ) -> Source:
         ns, name = str(pod["metadata"]["namespace"]), str(pod["metadata"]["name"])
-        refused = self._add_ephemeral(ns, name, pod)
+        mesh = mesh_of(pod)
+        uid = mesh[1] if mesh else PROBE_UID
+        container, refused = self._add_ephemeral(ns, name, pod, uid)
         if not refused:
-            return Source(PodRef(ns, name), self.container_name)
+            return Source(PodRef(ns, name), container)
+        if mesh:
+            # A fallback pod with the source's labels would get the sidecar injected too.
+            raise _Refused(
+                f"{ns}/{name} runs the {mesh[0]} sidecar, which captures its outbound "
+                f"traffic, and no ephemeral probe container running as the proxy's UID "
+                f"{uid} (whose traffic the mesh leaves alone) could be added: {refused} "
+                "(a probe through the proxy would connect whatever the policies say)"
+            )
         return self._fallback(scenario, run_id, workload, pod, refused, recorder)
 
-    def _add_ephemeral(self, ns: str, name: str, pod: Mapping[str, Any]) -> str:
-        """Add (once per session) and wait for the ephemeral probe container; "" when it
-        runs, else why the cluster refused it (then the fallback is considered)."""
-        container = self.container_name
+    def _add_ephemeral(
+        self, ns: str, name: str, pod: Mapping[str, Any], uid: int = PROBE_UID
+    ) -> tuple[str, str]:
+        """Add (once per session) and wait for the ephemeral probe container.
+
+        Returns (its name, "") when it runs, else (name, why the cluster refused it):
+        then the fallback is considered. ``uid``: the user it runs as (in a meshed pod,
+        the proxy's, so the mesh does not redirect the probes).
+        """
+        spec = ephemeral_container(self.session_id, self.images, uid=uid)
+        container = str(spec["name"])
         with self._lock:
             if self._ephemeral.get((ns, name)) == container:
-                return ""
+                return container, ""
         present = [
             str(c.get("name")) for c in (pod.get("spec") or {}).get("ephemeralContainers") or []
         ]
         if container not in present:
             try:
-                self.cluster.add_ephemeral_container(
-                    ns, name, ephemeral_container(self.session_id, self.images)
-                )
+                self.cluster.add_ephemeral_container(ns, name, spec)
             except (Forbidden, NotFound, Invalid) as exc:
-                return f"{exc} (HTTP {exc.status})"
+                return container, f"{exc} (HTTP {exc.status})"
             except ClusterError as exc:
                 if exc.status in REFUSED_STATUSES:
-                    return f"{exc} (HTTP {exc.status})"
+                    return container, f"{exc} (HTTP {exc.status})"
                 raise
         try:
             self.cluster.wait_ephemeral_running(
@@ -290,7 +307,7 @@ class InPlace:
             raise _Refused(f"the probe container did not start: {exc}") from None
         with self._lock:
             self._ephemeral[(ns, name)] = container
-        return ""
+        return container, ""
 
     def _fallback(
         self,

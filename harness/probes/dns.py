@@ -38,8 +38,9 @@ def classify(code: int, extra: str) -> tuple[Outcome, str]:
     """nslookup's exit code AND its output: busybox builds exit 0 on NXDOMAIN.
 
     An answer is ``Name: ...`` followed by ``Address: ...`` (busybox and bind9
-    nslookup alike; the script joins the output into one line); "can't find"/NXDOMAIN is a DNS_FAILURE whatever the exit
-    code; "timed out"/"no servers could be reached" is DROPPED.
+    nslookup alike; the script joins the output into one line); "can't find" or
+    NXDOMAIN is a DNS_FAILURE whatever the exit code; "timed out" or "no servers
+    could be reached" is DROPPED.
     """
     low = extra.lower()
     text = " ".join(extra.split())[:300]

@@ -80,6 +80,7 @@ class InPlaceFake(FakeCluster):
     refuse_ephemeral: Exception | None = None
     added: list[tuple[str, str, str]] = field(default_factory=list)  # (ns, pod, container)
     containers: list[tuple[str, str]] = field(default_factory=list)  # (pod, exec container)
+    specs: list[dict[str, Any]] = field(default_factory=list)  # the ephemeral containers
 
     def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
         wanted = dict(term.split("=", 1) for term in label_selector.split(",") if term)
@@ -98,6 +99,7 @@ class InPlaceFake(FakeCluster):
         if self.refuse_ephemeral is not None:
             raise self.refuse_ephemeral
         self.added.append((namespace, pod, str(container["name"])))
+        self.specs.append(dict(container))
         return {}
 
     def wait_ephemeral_running(
@@ -277,3 +279,34 @@ def test_a_workload_without_a_ready_pod_is_a_setup_error_with_the_fix() -> None:
     assert "no Running and Ready pod matches app=db in namespace shop" in text
     assert "kubectl get pods -n shop -l app=db" in text
     assert fake.added == []
+
+
+def _meshed(fake: InPlaceFake, pod: str, sidecar: str) -> None:
+    for p in fake.pods:
+        if p["metadata"]["name"] == pod:
+            p["spec"] = {"containers": [{"name": "app"}, {"name": sidecar}]}
+
+
+@pytest.mark.parametrize(("sidecar", "uid"), [("istio-proxy", 1337), ("linkerd-proxy", 2102)])
+def test_a_meshed_source_probes_as_the_proxy_uid(sidecar: str, uid: int) -> None:
+    fake = InPlaceFake(network=network)
+    fake.policies_applied = True
+    _meshed(fake, "web-a", sidecar)
+    result = _runner(fake).run(_scenario(), "run1", Recorder())
+    assert all(v.status is Status.PASS for v in result.verdicts)
+    by_pod = {pod: spec for (_, pod, _), spec in zip(fake.added, fake.specs, strict=True)}
+    assert by_pod["web-a"]["securityContext"]["runAsUser"] == uid  # the mesh leaves it alone
+    assert by_pod["api-0"]["securityContext"]["runAsUser"] == 65532  # not meshed
+    web = next(v for v in result.verdicts if v.probe.cell.source == "web")
+    assert f"-c netpol-probe-sess1-u{uid}" in web.rerun
+
+
+def test_a_meshed_source_without_ephemeral_containers_is_refused_not_guessed() -> None:
+    fake = InPlaceFake(network=network, refuse_ephemeral=Forbidden("denied", status=403))
+    fake.policies_applied = True
+    _meshed(fake, "web-a", "istio-proxy")
+    result = _runner(fake).run(_scenario(), "run1", Recorder())
+    web = [v for v in result.verdicts if v.probe.cell.source == "web"]
+    assert web and all(v.status is Status.ERROR for v in web)
+    assert all("Istio sidecar" in v.detail for v in web)
+    assert not any(o.get("kind") == "Pod" and "web" in str(o) for o in fake.created)
