@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.model import Plan
-from harness.model import Probe
-from harness.probes import curl_argv
 from harness.live.runner import Recorder
 from harness.live.runner import Runner
 from harness.live.runner import RunSettings
+from harness.model import Plan
+from harness.model import Probe
+from harness.probes import curl_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = (8080, 8081)

@@ -86,8 +86,7 @@ HERMETIC_RULES: tuple[Permission, ...] = (
         ("create", "get", "list", "delete"),
         "",
         "namespaces",
-        "create the run's namespaces, wait for them to go, find leftovers (cleanup), "
-        "delete them",
+        "create the run's namespaces, wait for them to go, find leftovers (cleanup), delete them",
     ),
     *_grant(
         ("create", "get", "list", "delete"),

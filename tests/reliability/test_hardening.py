@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import copy
-import subprocess
 import io
+import subprocess
 from pathlib import Path
 from typing import Any
 
