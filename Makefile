@@ -11,7 +11,7 @@ STATE ?= .sandbox
 JUNIT ?= reports/junit.xml
 WORKERS ?= 2
 
-.PHONY: help deps apt venv demo test lint typecheck unit bench sandbox-up sandbox-down clean kind-up kind-down e2e-kind
+.PHONY: help deps apt venv demo test test-pytest8 lint typecheck unit bench sandbox-up sandbox-down clean kind-up kind-down e2e-kind
 
 help:
 	@echo "make demo   - bring up the sandbox, run scenarios/ (-n $(WORKERS)), print truth tables, write $(JUNIT)"
@@ -50,7 +50,19 @@ typecheck: venv
 unit: deps
 	NO_PROXY=127.0.0.1,localhost $(BIN)/pytest -q tests
 
-test: deps lint typecheck unit
+# The plugin's pytest integration (collection, selection, --lf/--ff) on the oldest
+# supported pytest line too: a second venv with pytest 8.4.
+VENV8 ?= .venv-pytest8
+$(VENV8)/.installed: pyproject.toml
+	@test -x $(VENV8)/bin/python || $(PYTHON) -m venv $(VENV8)
+	$(VENV8)/bin/pip install -q --upgrade pip
+	$(VENV8)/bin/pip install -q -e '.[dev]' 'pytest>=8.4,<9'
+	@touch $@
+
+test-pytest8: $(VENV8)/.installed
+	$(VENV8)/bin/pytest -q -p no:cacheprovider tests/plugin/test_plugin_collect.py
+
+test: deps lint typecheck unit test-pytest8
 
 demo: deps
 	@mkdir -p $(dir $(JUNIT))
@@ -76,4 +88,4 @@ e2e-kind: venv
 	$(BIN)/pytest scenarios/ -n auto --netpol-context kind-netpol --netpol-junit $(JUNIT)
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV8) reports .pytest_cache .mypy_cache .ruff_cache

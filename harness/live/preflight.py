@@ -76,8 +76,9 @@ RBAC_MANIFESTS: dict[Mode, str] = {
     "in-place": "manifests/rbac/in-place.yaml",
 }
 NOT_ENFORCED = (
-    "the cluster does not enforce NetworkPolicy (is the CNI Calico/Cilium? kind's default "
-    "kindnet, flannel and the cloud providers' basic CNIs ignore NetworkPolicy): a "
+    "the cluster does not enforce NetworkPolicy (which CNI runs? flannel alone, some cloud "
+    "providers' basic CNIs and kind's kindnet before kind v0.24 ignore NetworkPolicy; a "
+    "CNI may also be slower than {seconds:g}s): a "
     "deny-all-ingress policy on the canary server left {what} after {seconds:g}s; "
     "every deny cell would fail for the wrong reason (fix: install a CNI that enforces "
     "NetworkPolicy, e.g. scripts/kind-up for kind + Calico)"
