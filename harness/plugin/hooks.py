@@ -187,3 +187,5 @@ def pytest_configure_node(node: Any) -> None:
     """xdist controller: tell the workers the preflight already passed."""
     if node.config.stash.get(PREFLIGHT_KEY, "") == "passed":
         node.workerinput[PREFLIGHT_WORKERINPUT] = "passed"
+    # Workers see --dist as "no": tell them which scheduler hands out their scenarios.
+    node.workerinput[schedule.DIST_WORKERINPUT] = str(node.config.getvalue("dist"))

@@ -27,6 +27,8 @@ from harness.scenario.loader import SUFFIX
 
 #: The scenarios this process will run, in item order (restricted to the selected cells).
 PREFETCH_KEY = pytest.StashKey[list[Scenario]]()
+#: workerinput key: the controller's --dist (a worker's own option says "no").
+DIST_WORKERINPUT = "netpol_dist"
 
 
 def scope_of(nodeid: str) -> str:
@@ -91,7 +93,7 @@ def _own_units(config: pytest.Config, sizes: Mapping[str, int]) -> set[str] | No
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is None:
         return set(sizes)  # no xdist: every selected scenario is ours
-    if config.getvalue("dist") != "load":
+    if workerinput.get(DIST_WORKERINPUT) != "load":
         return None
     count = int(workerinput.get("workercount", 0) or 0)
     me = str(workerinput.get("workerid", ""))
