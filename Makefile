@@ -4,14 +4,20 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # What the sandbox needs on the host (network namespaces, nftables, real nginx/curl/DNS).
-APT_PACKAGES := nftables nginx-light dnsmasq-base iproute2 curl busybox dnsutils conntrack shellcheck procps netcat-openbsd openssl
+# nginx with the stream module (the server image serves UDP with it); setpriv (util-linux)
+# runs containers as their user.
+APT_PACKAGES := nftables nginx-light libnginx-mod-stream dnsmasq-base iproute2 curl busybox dnsutils conntrack shellcheck procps openssl util-linux
+# Building busybox from Debian's source package as the client image has it (make busybox).
+APT_PACKAGES += build-essential dpkg-dev bzip2 xz-utils
 # Headless Chromium renders the HTML report in tests/report/test_html.py.
 APT_PACKAGES += chromium
 STATE ?= .sandbox
 JUNIT ?= reports/junit.xml
 WORKERS ?= 2
 
-.PHONY: help deps apt venv demo test test-pytest8 lint typecheck unit bench sandbox-up sandbox-down clean kind-up kind-down e2e-kind
+BUSYBOX_OUT ?= .deps/busybox
+
+.PHONY: help deps apt busybox venv demo test test-pytest8 lint typecheck unit bench sandbox-up sandbox-down clean kind-up kind-down e2e-kind
 
 help:
 	@echo "make demo   - bring up the sandbox, run scenarios/ (-n $(WORKERS)), print truth tables, write $(JUNIT)"
@@ -19,7 +25,12 @@ help:
 	@echo "make bench  - benchmarks under bench/"
 	@echo "make kind-up / kind-down / e2e-kind - a real kind + Calico cluster (needs docker and network)"
 
-deps: apt venv
+deps: apt venv busybox
+
+# The pods' busybox: Debian's source package configured like the client image's
+# (netpol_sandbox/busybox_build.py); a stamp under $(BUSYBOX_OUT) makes a rerun a no-op.
+busybox: apt
+	@$(PYTHON) -m netpol_sandbox.busybox_build --out $(BUSYBOX_OUT)
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

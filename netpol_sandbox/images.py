@@ -1,14 +1,21 @@
 """Container image references -> what the sandbox runs for them.
 
-There is no container runtime: an image maps to a *kind* of local runtime
-(the host's curl plus busybox applets, the host's nginx, busybox). Any tag or
-digest of a known repository maps; anything else fails like a pull would.
+There is no container runtime: an image maps to a *kind* of local runtime whose
+tools stand in for the image's (docs/sandbox.md, "Real image vs sandbox"): the
+busybox built from Debian's source the way Alpine configures it (``make deps``,
+:mod:`netpol_sandbox.busybox_build`) for ``sh`` and the applets, the host's curl,
+the host's nginx with the stream module. Each known image also carries the user
+it runs as by default (its ``USER``) and its HOME. Any tag or digest of a known
+repository maps; anything else fails like a pull would (ErrImagePull, then
+ImagePullBackOff, with the message of :func:`resolve`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from typing import Literal
 
 Kind = Literal["curl", "nginx", "busybox"]
@@ -28,6 +35,16 @@ KNOWN: dict[tuple[str, str], Kind] = {
 DEFAULT_HTTP_PORT: dict[str, int] = {
     "library/nginx": 80,
     "nginxinc/nginx-unprivileged": 8080,
+}
+
+#: the image's default user (uid, gid) and HOME: its Dockerfile's ``USER``
+#: (curlimages/curl: ``curl_user``/``curl_group`` made by Alpine's ``adduser -S``;
+#: nginx-unprivileged: ``nginx``, 101). A pod's ``runAsUser``/``runAsGroup`` win.
+DEFAULT_USER: dict[str, tuple[int, int, str]] = {
+    "curlimages/curl": (100, 101, "/home/curl_user"),
+    "nginxinc/nginx-unprivileged": (101, 101, "/nonexistent"),
+    "library/nginx": (0, 0, "/root"),
+    "library/busybox": (0, 0, "/root"),
 }
 
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
@@ -65,6 +82,9 @@ class Image:
     ref: ImageRef
     kind: Kind
     default_port: int | None
+    uid: int = 0
+    gid: int = 0
+    home: str = "/root"
 
 
 def parse(reference: str) -> ImageRef:
@@ -112,4 +132,34 @@ def resolve(reference: str) -> Image:
             f'Failed to pull image "{reference}": repository {ref.registry}/{ref.repository} '
             f"is not available in the sandbox (it has: {known})"
         )
-    return Image(ref, kind, DEFAULT_HTTP_PORT.get(ref.repository))
+    uid, gid, home = DEFAULT_USER.get(ref.repository, (0, 0, "/root"))
+    return Image(ref, kind, DEFAULT_HTTP_PORT.get(ref.repository), uid, gid, home)
+
+
+def run_as(
+    image: Image, container: Mapping[str, Any], pod_security: Mapping[str, Any] | None
+) -> tuple[int, int]:
+    """The (uid, gid) a container's processes run as, as a runtime decides it.
+
+    ``securityContext.runAsUser``/``runAsGroup`` of the container, else of the pod,
+    else the image's ``USER``. A uid other than the image's without a group gets
+    gid 0 (a runtime takes the primary group from the image's /etc/passwd, where
+    such a uid has no entry).
+    """
+    own = container.get("securityContext") or {}
+    pod = pod_security or {}
+    uid = _int_field(own, pod, "runAsUser")
+    gid = _int_field(own, pod, "runAsGroup")
+    if uid is None:
+        uid = image.uid
+    if gid is None:
+        gid = image.gid if uid == image.uid else 0
+    return uid, gid
+
+
+def _int_field(first: Mapping[str, Any], second: Mapping[str, Any], name: str) -> int | None:
+    for source in (first, second):
+        value = source.get(name) if isinstance(source, Mapping) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None

@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -35,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from typing import TypeVar
+
+from netpol_sandbox import tools
 
 NETNS_DIR = Path("/run/netns")
 STATE_FILE = "node-state.json"
@@ -240,22 +241,6 @@ async def write_sysctls(name: str, values: dict[str, str]) -> None:
     await call_in_netns(name, _write)
 
 
-async def udp_socket(name: str, port: int) -> socket.socket:
-    """A non-blocking UDP socket bound to 0.0.0.0:port inside namespace ``name``."""
-
-    def _open() -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)
-        return sock
-
-    return await call_in_netns(name, _open)
-
-
 def tcp_listening_ports(pid: int) -> set[int]:
     """TCP ports in LISTEN state in the network namespace of process ``pid``."""
     ports: set[int] = set()
@@ -268,6 +253,22 @@ def tcp_listening_ports(pid: int) -> set[int]:
         for line in lines:
             fields = line.split()
             if len(fields) > 3 and fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def udp_bound_ports(pid: int) -> set[int]:
+    """UDP ports bound (any state) in the network namespace of process ``pid``."""
+    ports: set[int] = set()
+    for table in ("udp", "udp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as fh:
+                lines = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3:
                 ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
 
@@ -484,6 +485,8 @@ def cleanup(state_dir: Path, sandbox_id: str | None = None) -> list[str]:
             if not netns_path(n).exists():
                 removed.append(f"netns {n}")
     removed += unmount_under(state_dir / "node" / "mnt")
+    if sid and tools.remove_runtime(sid):
+        removed.append(f"runtime {tools.runtime_dir(sid)}")
     if state is not None:
         state.netns = [n for n in state.netns if netns_path(n).exists()]
         state.pids = {p: s for p, s in state.pids.items() if start_time(p) is not None}

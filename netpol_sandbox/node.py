@@ -16,25 +16,30 @@ and nftables are never touched):
 - ``nph<id>-ext``: the "internet": every configured external address on one
   veth routed from the node, nginx answering HTTP on the configured ports.
 
-Containers: nginx images run the real nginx (the container's command/args
-when given, run with private /tmp, /run, /var/log/nginx and /var/lib/nginx so
-a script writing /tmp/nginx.conf works; otherwise a config generated from the
-declared TCP containerPorts answering ``ok <port>``). UDP containerPorts of
-nginx containers are answered by the node itself (``ok <port>\n`` to every
-datagram; nginx-light has no stream module). curl and busybox containers have
-no process of their own: their main command is not run, the container counts
-as running, and ``exec`` runs commands in the pod namespace with the image's
-PATH (curl + busybox applets + netcat): ``nsenter --net=<pod> --mount=<ns>``
-where <ns> is a persistent mount namespace per Kubernetes namespace with that
-namespace's resolv.conf bound over /etc/resolv.conf (cheaper than `ip netns
-exec`, which copies the host's whole mount table on every call).
+Containers (netpol_sandbox/tools.py, docs/sandbox.md "Real image vs sandbox"): a
+container's PATH holds its image's tools only: the busybox built like Alpine's by
+``make deps`` (``sh`` is its ash, ``nc`` its netcat 1.10 clone), curl for the curl
+image, nginx (with the stream module) for the nginx images. Processes run as the
+container's user (``runAsUser``/``runAsGroup``, else the image's ``USER``: 100 for
+curlimages/curl, 101 for nginx-unprivileged). nginx images run the real nginx (the
+container's command/args when given, run with private /tmp, /run, /var/log/nginx and
+/var/lib/nginx so a script writing /tmp/nginx.conf works; otherwise a config generated
+from the declared TCP containerPorts answering ``ok <port>``); it serves UDP itself
+(``stream {}``). Each pod's ``net.ipv4.ip_unprivileged_port_start`` is 0, as
+containerd 2 and Docker set it in pod sandboxes, unless the pod's
+``securityContext.sysctls`` say otherwise. curl and busybox containers have no
+process of their own: their main command is not run, the container counts as
+running, and ``exec`` runs commands in the pod namespace with the image's PATH:
+``nsenter --net=<pod> --mount=<ns> -S uid -G gid`` where <ns> is a persistent mount
+namespace per Kubernetes namespace with that namespace's resolv.conf bound over
+/etc/resolv.conf (cheaper than `ip netns exec`, which copies the host's whole mount
+table on every call).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import ipaddress
 import logging
@@ -49,16 +54,17 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
-from typing import cast
 
 from netpol_sandbox import enforce
 from netpol_sandbox import netns as nsx
+from netpol_sandbox import tools
 from netpol_sandbox.dns import DnsServer
 from netpol_sandbox.dns import build_hosts
 from netpol_sandbox.dns import resolv_conf
 from netpol_sandbox.images import Image
 from netpol_sandbox.images import ImagePullError
 from netpol_sandbox.images import resolve
+from netpol_sandbox.images import run_as
 
 __all__ = ["ImagePullError", "Node", "NodeConfig", "PodNotFound", "gateway_mac"]
 
@@ -71,93 +77,12 @@ POD_OFFSET = 16
 DNS_POD = ("kube-system", "coredns-sandbox")
 READY_GRACE = 3.0  # seconds after which a listening nginx counts as ready on any port
 
-#: busybox applets put on a container's PATH (no reboot/mount/ip: those could reach the host)
-APPLETS = [
-    "[",
-    "[[",
-    "ash",
-    "awk",
-    "base64",
-    "basename",
-    "cat",
-    "chmod",
-    "cp",
-    "cut",
-    "date",
-    "dd",
-    "df",
-    "dirname",
-    "du",
-    "echo",
-    "egrep",
-    "env",
-    "expr",
-    "false",
-    "fgrep",
-    "find",
-    "grep",
-    "head",
-    "hexdump",
-    "hostname",
-    "id",
-    "kill",
-    "killall",
-    "less",
-    "ln",
-    "ls",
-    "md5sum",
-    "mkdir",
-    "mkfifo",
-    "mktemp",
-    "mv",
-    "nslookup",
-    "od",
-    "printf",
-    "ps",
-    "pwd",
-    "readlink",
-    "realpath",
-    "rm",
-    "rmdir",
-    "sed",
-    "seq",
-    "sh",
-    "sha256sum",
-    "sleep",
-    "sort",
-    "stat",
-    "tail",
-    "tee",
-    "telnet",
-    "test",
-    "time",
-    "timeout",
-    "touch",
-    "tr",
-    "traceroute",
-    "true",
-    "uname",
-    "uniq",
-    "usleep",
-    "wc",
-    "wget",
-    "which",
-    "whoami",
-    "xargs",
-    "yes",
-]
-
-BUSYBOX = shutil.which("busybox") or "/bin/busybox"
-CURL = shutil.which("curl") or "/usr/bin/curl"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-NC = "/usr/bin/nc.openbsd" if os.path.exists("/usr/bin/nc.openbsd") else ""
-
 #: exec (already in the pod's network and its namespace's mount ns): set PATH, exec
 EXEC_SCRIPT = 'PATH=$1; export PATH; shift; exec "$@"'
 
 #: a container process: private /var/lib/nginx (= $1), /run, /var/log/nginx, /tmp
 START_SCRIPT = """\
-priv=$1 resolv=$2 bin=$3; shift 3
+priv=$1 resolv=$2 bin=$3 uid=$4 gid=$5; shift 5
 /bin/mkdir -p "$priv/tmp" "$priv/run" "$priv/log" "$priv/logs" "$priv/bin" || exit 126
 fail() { echo "sandbox: cannot prepare the container filesystem" >&2; exit 126; }
 /bin/mount --bind "$priv" /var/lib/nginx || fail
@@ -169,33 +94,28 @@ if [ -d /var/log/nginx ]; then /bin/mount --bind /var/lib/nginx/log /var/log/ngi
 cd /
 PATH=/var/lib/nginx/bin NPH_PRIV=/var/lib/nginx
 export PATH NPH_PRIV
-exec "$@"
-"""
+if [ "$uid" = 0 ]; then exec "$@"; fi
+exec SETPRIV --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all -- "$@"
+""".replace("SETPRIV", tools.SETPRIV)
 
-#: the `nginx` on an nginx container's PATH: private prefix and error log, no `user`
-NGINX_WRAPPER = f"""\
-#!/bin/sh
-# netpol-harness sandbox: run nginx with a private prefix; `user` lines are dropped
-# (the sandbox runs nginx as root, workers as nobody).
-conf=""
-n=$#
-while [ "$n" -gt 0 ]; do
-  a=$1; shift; n=$((n - 1))
-  if [ "$a" = "-c" ] && [ "$n" -gt 0 ]; then conf=$1; shift; n=$((n - 1)); continue; fi
-  if [ "$a" = "-p" ] || [ "$a" = "-e" ]; then shift; n=$((n - 1)); continue; fi
-  set -- "$@" "$a"
-done
-[ -n "$conf" ] || conf=$NPH_PRIV/default.conf
-# nginx-light has no stream module: the node itself answers the container's declared UDP
-# ports, so a top-level `stream {{ ... }}` block is dropped here.
-/usr/bin/awk '
-  !skip && /^[[:space:]]*stream[[:space:]]*[{{]/ {{ skip = 1; depth = 0 }}
-  skip {{ depth += gsub(/[{{]/, "{{") - gsub(/[}}]/, "}}"); if (depth <= 0) skip = 0; next }}
-  /^[[:space:]]*user[[:space:]]/ {{ next }}
-  {{ print }}
-' "$conf" > "$NPH_PRIV/nginx.conf" || exit 1
-exec {NGINX} -p "$NPH_PRIV/" -e "$NPH_PRIV/error.log" -c "$NPH_PRIV/nginx.conf" "$@"
-"""
+#: the pod sysctls a kubelet allows by default ("safe" sysctls) that live in the netns
+SAFE_NET_SYSCTLS = frozenset(
+    {
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    }
+)
+#: what containerd (2.x, enable_unprivileged_ports) and Docker set in every pod netns
+DEFAULT_POD_SYSCTLS = {"ipv4/ip_unprivileged_port_start": "0"}
+#: the image kinds that get a PATH directory
+KINDS = ("curl", "busybox", "nginx")
 
 
 def gateway_mac(sandbox_id: str, device: int) -> str:
@@ -232,6 +152,9 @@ class _Container:
     tcp_ports: tuple[int, ...] = ()
     proc: asyncio.subprocess.Process | None = None
     started: float = 0.0
+    uid: int = 0
+    gid: int = 0
+    udp_ports: tuple[int, ...] = ()
 
 
 @dataclass
@@ -242,21 +165,8 @@ class _Pod:
     ip: str
     veth: str | None
     containers: dict[str, _Container] = field(default_factory=dict)
-    udp: list[asyncio.BaseTransport] = field(default_factory=list)
     directory: Path | None = None
-
-
-class _UdpAnswer(asyncio.DatagramProtocol):
-    def __init__(self, port: int) -> None:
-        self.reply = f"ok {port}\n".encode()
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        if self.transport is not None:
-            self.transport.sendto(self.reply, addr)
+    security: Mapping[str, Any] = field(default_factory=dict)  # the pod's securityContext
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -300,6 +210,7 @@ class Node:
         self._mntns: dict[str, Path] = {}
         self._mnt_lock = asyncio.Lock()
         self._stopped = False
+        self._bin = tools.runtime_dir(config.sandbox_id) / "bin"
 
     # ------------------------------------------------------------ lifecycle
 
@@ -318,9 +229,16 @@ class Node:
     async def start(self) -> None:
         """Node netns, bridge, nft table, DNS pod, external hosts."""
         await asyncio.to_thread(nsx.cleanup, self.config.state_dir, self.config.sandbox_id)
+        problems = tools.host_problems()
+        if problems:
+            raise RuntimeError(
+                "the sandbox cannot give pods their images' tools: " + "; ".join(problems)
+            )
         self.dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.dir / "pods", ignore_errors=True)
-        self._write_bin_dirs()
+        self._bin = (
+            await asyncio.to_thread(tools.write_runtime, self.config.sandbox_id, KINDS) / "bin"
+        )
         self._state = nsx.NodeState.create(self.config.state_dir, self.config.sandbox_id)
         for name in (self.node_ns, self.dns_ns, self.ext_ns):
             self.state.add_netns(name)
@@ -401,7 +319,7 @@ class Node:
             "netns",
             "exec",
             self.ext_ns,
-            NGINX,
+            tools.NGINX,
             "-p",
             f"{d}/",
             "-e",
@@ -415,22 +333,6 @@ class Node:
         )
         self.state.add_pid(self._ext_proc.pid)
 
-    def _write_bin_dirs(self) -> None:
-        for kind in ("curl", "busybox", "nginx"):
-            d = self.dir / "bin" / kind
-            if d.exists():
-                shutil.rmtree(d)
-            d.mkdir(parents=True)
-            for applet in APPLETS:
-                (d / applet).symlink_to(BUSYBOX)
-            (d / "nc").symlink_to(NC or BUSYBOX)
-            if kind == "curl":
-                (d / "curl").symlink_to(CURL)
-            if kind == "nginx":
-                wrapper = d / "nginx"
-                wrapper.write_text(NGINX_WRAPPER)
-                wrapper.chmod(0o755)
-
     async def stop(self) -> None:
         """Kill every process, delete every namespace (and with them links and the table)."""
         self._stopped = True
@@ -440,8 +342,6 @@ class Node:
                 await self._syncer
         procs: list[asyncio.subprocess.Process] = []
         for pod in self._pods.values():
-            for t in pod.udp:
-                t.close()
             procs += [c.proc for c in pod.containers.values() if c.proc is not None]
         if self._ext_proc is not None:
             procs.append(self._ext_proc)
@@ -519,6 +419,8 @@ class Node:
         ip = self._address(index)
         rec = _Pod(ns, name, f"{self.prefix}p{index}", ip, f"vp{index}")
         rec.directory = self.dir / "pods" / f"p{index}"
+        security = spec.get("securityContext")
+        rec.security = security if isinstance(security, Mapping) else {}
         self._pods[key] = rec
         self.state.add_netns(rec.netns)
         try:
@@ -544,7 +446,12 @@ class Node:
         )
         await nsx.write_sysctls(
             rec.netns,
-            {"ipv6/conf/default/disable_ipv6": "1", "ipv6/conf/eth0/disable_ipv6": "1"},
+            {
+                "ipv6/conf/default/disable_ipv6": "1",
+                "ipv6/conf/eth0/disable_ipv6": "1",
+                **DEFAULT_POD_SYSCTLS,
+                **_pod_sysctls(rec.security),
+            },
         )
         await nsx.ip_batch(self._pod_net_cmds(rec.ip), rec.netns)
 
@@ -557,13 +464,18 @@ class Node:
             protocol = p.get("protocol") or "TCP"
             if isinstance(number, int) and protocol in ("TCP", "UDP"):  # nothing speaks SCTP
                 (udp if protocol == "UDP" else tcp).append(number)
-        cont = _Container(cname, image, tuple(tcp))
+        uid, gid = run_as(image, c, rec.security)
+        cont = _Container(cname, image, tuple(tcp), uid=uid, gid=gid, udp_ports=tuple(udp))
         rec.containers[cname] = cont
         if image.kind != "nginx":
             return  # curl/busybox: tracked as running; exec runs in the pod namespace
         assert rec.directory is not None
         priv = rec.directory / cname
-        priv.mkdir(parents=True, exist_ok=True)
+        for sub in ("", "tmp", "run", "log", "logs", "bin"):
+            (priv / sub).mkdir(parents=True, exist_ok=True)
+            os.chown(priv / sub, uid, gid)
+        # a private state dir (pytest's tmp_path is 0700) must not stop a non-root nginx:
+        # it reaches its files through the bind mounts, never through these parents
         command = [str(a) for a in c.get("command") or []]
         args = [str(a) for a in c.get("args") or []]
         if command:
@@ -579,6 +491,8 @@ class Node:
             (priv / "default.conf").write_text(_nginx_conf(Path("/var/lib/nginx"), servers))
             argv = ["nginx"]
         logfile = priv / "container.log"
+        logfile.touch()
+        os.chown(logfile, uid, gid)  # `error_log /dev/stderr` reopens it as the container's user
         with open(logfile, "ab") as out:
             proc = await asyncio.create_subprocess_exec(
                 nsx.IP,
@@ -591,27 +505,23 @@ class Node:
                 "sh",
                 str(priv),
                 str(self._resolv_for(rec.namespace)),
-                str(self.dir / "bin" / "nginx"),
+                str(self._bin / "nginx"),
+                str(uid),
+                str(gid),
                 *argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
                 start_new_session=True,
-                env=self._env(rec.name, "/var/lib/nginx/bin", c.get("env")),
+                env=self._env(rec.name, "/var/lib/nginx/bin", image.home, c.get("env")),
             )
         cont.proc = proc
         cont.started = time.monotonic()
         self.state.add_pid(proc.pid)
-        loop = asyncio.get_running_loop()
-        for port in udp:
-            sock = await nsx.udp_socket(rec.netns, port)
-            transport, _ = await loop.create_datagram_endpoint(
-                functools.partial(_UdpAnswer, port), sock=sock
-            )
-            rec.udp.append(transport)
 
     async def container_ready(self, pod: dict[str, Any]) -> bool:
-        """True when every container runs and nginx listens on its declared TCP ports."""
+        """True when every container runs and nginx listens on its declared TCP ports
+        and has bound its declared UDP ports."""
         meta = _meta(pod)
         rec = self._pods.get((str(meta.get("namespace", "default")), str(meta.get("name", ""))))
         if rec is None:
@@ -624,8 +534,10 @@ class Node:
                 continue
             if proc.returncode is not None or nsx.start_time(proc.pid) is None:
                 return False
+            if not set(cont.udp_ports) <= nsx.udp_bound_ports(proc.pid):
+                return False
             if not cont.tcp_ports:
-                continue  # nothing declared to listen on (UDP is answered by the node)
+                continue  # nothing declared to listen on over TCP
             listening = nsx.tcp_listening_ports(proc.pid)
             if set(cont.tcp_ports) <= listening:
                 continue
@@ -639,8 +551,6 @@ class Node:
         rec = self._pods.pop((namespace, name), None)
         if rec is None or rec.netns == self.dns_ns:
             return
-        for t in rec.udp:
-            t.close()
         procs = [c.proc for c in rec.containers.values() if c.proc is not None]
         pids: dict[int, int | None] = {p.pid: None for p in procs if p.returncode is None}
         for pid in nsx.pids_in_netns([rec.netns]):
@@ -659,7 +569,7 @@ class Node:
             shutil.rmtree(rec.directory, ignore_errors=True)
 
     async def crash_containers(self, namespace: str, name: str) -> list[str]:
-        """Fault injection: SIGKILL the pod's container processes (and its UDP answers).
+        """Fault injection: SIGKILL the pod's container processes.
 
         Nothing restarts them. Returns the names of the containers killed.
         """
@@ -667,11 +577,6 @@ class Node:
         if rec is None or rec.netns == self.dns_ns:
             return []
         killed: list[str] = []
-        for t in rec.udp:
-            t.close()
-        if rec.udp:
-            killed.extend(n for n, c in rec.containers.items() if c.proc is None and c.tcp_ports)
-        rec.udp = []
         for cont in rec.containers.values():
             proc = cont.proc
             if proc is None or proc.returncode is not None:
@@ -700,7 +605,9 @@ class Node:
             raise PodNotFound(f"pod {namespace}/{name} is not running on the sandbox node")
         cname = str(container.get("name") or "")
         if cname and cname not in rec.containers:
-            rec.containers[cname] = _Container(cname, resolve(str(container.get("image") or "")))
+            image = resolve(str(container.get("image") or ""))
+            uid, gid = run_as(image, container, rec.security)
+            rec.containers[cname] = _Container(cname, image, uid=uid, gid=gid)
 
     # ------------------------------------------------------------ exec
 
@@ -725,10 +632,14 @@ class Node:
         return path
 
     def _env(
-        self, hostname: str, path: str, declared: Sequence[Mapping[str, Any]] | None = None
+        self,
+        hostname: str,
+        path: str,
+        home: str = "/root",
+        declared: Sequence[Mapping[str, Any]] | None = None,
     ) -> dict[str, str]:
         """A container's environment: the basics, then its declared ``env`` (plain values)."""
-        env = {"PATH": path, "HOME": "/root", "HOSTNAME": hostname, "LANG": "C.UTF-8"}
+        env = {"PATH": path, "HOME": home, "HOSTNAME": hostname}
         for item in declared or ():
             name = item.get("name")
             if isinstance(name, str) and name and "valueFrom" not in item:
@@ -752,6 +663,8 @@ class Node:
         rec = self._pods.get((namespace, name))
         if rec is None:
             raise PodNotFound(f"pod {namespace}/{name} is not running on the sandbox node")
+        uid = gid = 0
+        home = "/root"
         if rec.netns == self.dns_ns:
             kind = "busybox"
         else:
@@ -762,12 +675,16 @@ class Node:
             if cont is None:
                 raise PodNotFound(f"container {container} is not valid for pod {name}")
             kind = cont.image.kind
-        bindir = str(self.dir / "bin" / kind)
+            uid, gid, home = cont.uid, cont.gid, cont.image.home
+        bindir = str(self._bin / kind)
         mntns = await self._mount_ns_for(namespace)
         return await asyncio.create_subprocess_exec(
             nsx.NSENTER,
             f"--net={nsx.netns_path(rec.netns)}",
             f"--mount={mntns}",
+            f"--setuid={uid}",
+            f"--setgid={gid}",
+            "--wd=/",
             "/bin/sh",
             "-c",
             EXEC_SCRIPT,
@@ -777,7 +694,7 @@ class Node:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=self._env(name, bindir),
+            env=self._env(name, bindir, home),
         )
 
     # ------------------------------------------------------------ network
@@ -878,6 +795,18 @@ class Node:
             )
         if self._dns is not None:
             self._dns.update(build_hosts(services, full))
+
+
+def _pod_sysctls(security: Mapping[str, Any]) -> dict[str, str]:
+    """The pod's ``securityContext.sysctls`` that belong to its network namespace."""
+    out: dict[str, str] = {}
+    for item in security.get("sysctls") or ():
+        if not isinstance(item, Mapping):
+            continue
+        name, value = str(item.get("name") or ""), str(item.get("value") or "")
+        if name in SAFE_NET_SYSCTLS and value:
+            out[name.removeprefix("net.").replace(".", "/")] = value
+    return out
 
 
 def _nginx_conf(prefix: Path, servers: str) -> str:

@@ -32,6 +32,32 @@ class RuleMatch:
 
 
 @dataclass(frozen=True)
+class TierStep:
+    """What decided one side under tiered policies: the layer, tier, policy, rule, action.
+
+    ``layer`` is "admin", "tiers" (Calico tiers and Kubernetes NetworkPolicies),
+    "baseline" or "default"; ``rule`` is the index in the policy's ingress/egress list
+    (None: the end of a tier, or no policy at all).
+    """
+
+    layer: str
+    tier: str
+    policy: str | None
+    rule: int | None
+    action: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        where = [self.tier]
+        if self.policy is not None:
+            where.append(self.policy)
+        if self.rule is not None:
+            where.append(f"rule [{self.rule}]")
+        text = f"{', '.join(where)}: {self.action}"
+        return f"{text} ({self.detail})" if self.detail else text
+
+
+@dataclass(frozen=True)
 class SideVerdict:
     """One side of a connection: the source's egress or the destination's ingress."""
 
@@ -42,9 +68,13 @@ class SideVerdict:
     selected_by: tuple[str, ...]  # policies selecting the pod with this policy type
     allowed: bool
     match: RuleMatch | None = None
+    decided: TierStep | None = None  # set when tiered / cluster-wide policies exist
+    trace: tuple[str, ...] = ()  # the layers and tiers evaluated before the decision
 
     @property
     def reason(self) -> str:
+        if self.decided is not None and self.in_cluster:
+            return f"{self.endpoint} {self.direction} decided by {self.decided}"
         if not self.in_cluster:
             return f"{self.endpoint} is outside the cluster: no {self.direction} policy applies"
         if not self.isolated:
@@ -90,6 +120,7 @@ def render(decision: Decision) -> str:
     for label, side in (("egress ", d.egress), ("ingress", d.ingress)):
         mark = "allows" if side.allowed else "denies"
         lines.append(f"  {label} {mark}: {side.reason}")
+        lines += [f"      {step}" for step in side.trace]
     if d.note:
         lines.append(f"  note: {d.note}")
     if not d.allowed:

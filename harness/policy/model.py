@@ -210,6 +210,7 @@ class Pod:
     labels: Mapping[str, str]
     ips: tuple[str, ...] = ()
     ports: tuple[ContainerPort, ...] = ()
+    service_account: str = "default"  # spec.serviceAccountName (Calico selectors see it)
 
     @property
     def ref(self) -> str:
@@ -582,7 +583,8 @@ def parse_pod(obj: Mapping[str, Any]) -> Pod:
                     str(pname) if pname else None,
                 )
             )
-    return Pod(namespace, name, labels, tuple(ips), tuple(ports))
+    account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    return Pod(namespace, name, labels, tuple(ips), tuple(ports), str(account))
 
 
 def flatten(objs: Iterable[Any]) -> Iterable[Mapping[str, Any]]:
