@@ -19,6 +19,7 @@ Only :mod:`harness.live.cluster` talks to the cluster (through :class:`CheckClus
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import time
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 
 from harness import plan as planning
@@ -48,6 +50,7 @@ from harness.model import L4Protocol as Proto
 from harness.model import Outcome
 from harness.model import PodRef
 from harness.model import Probe
+from harness.model import ProbeKind
 from harness.model import Status
 from harness.model import Target
 from harness.model import TargetKind
@@ -66,18 +69,30 @@ class CheckError(HarnessError):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """``namespace/name`` (a pod) or ``namespace/label=value[,...]`` (first Ready pod)."""
+    """``namespace/name`` (a pod) or ``namespace/label=value[,...]`` (first Ready pod).
+
+    As a TO only, also ``kind``: ``external`` (``address`` is an IP outside the cluster),
+    ``service`` (``svc:namespace/name``: the Service's DNS name) or ``dns`` (a lookup
+    through the cluster DNS, as a scenario's ``-> dns`` cell).
+    """
 
     namespace: str
     name: str = ""
     selector: tuple[tuple[str, str], ...] = ()
+    kind: str = "pod"
+    address: str = ""
 
     @property
     def selector_text(self) -> str:
         return ",".join(f"{k}={v}" for k, v in self.selector)
 
     def __str__(self) -> str:
-        return f"{self.namespace}/{self.name or self.selector_text}"
+        if self.kind == "external":
+            return self.address
+        if self.kind == "dns":
+            return "dns"
+        prefix = "svc:" if self.kind == "service" else ""
+        return f"{prefix}{self.namespace}/{self.name or self.selector_text}"
 
 
 def parse_endpoint(text: str, what: str) -> Endpoint:
@@ -101,9 +116,17 @@ def parse_endpoint(text: str, what: str) -> Endpoint:
 
 
 def parse_target(text: str) -> tuple[Endpoint, int | str, Proto]:
-    """``TO:PORT[/PROTO]`` -> (endpoint, port number or name, protocol)."""
-    fix = "fix: e.g. database/app=mysql:3306/TCP or kube-system/k8s-app=kube-dns:53/UDP"
+    """``TO:PORT[/PROTO]`` -> (endpoint, port number or name, protocol).
+
+    TO: a pod (``ns/pod``, ``ns/label=value``), ``svc:ns/name`` (a Service by its DNS
+    name), an IP address (outside the cluster), or ``dns`` (no port: 53/UDP lookup).
+    """
+    fix = "fix: e.g. database/app=mysql:3306/TCP, svc:database/mysql:3306, 198.51.100.10:443 or dns"
+    if text == "dns":
+        return Endpoint("kube-system", kind="dns"), 53, "UDP"
     where, colon, port_text = text.rpartition(":")
+    if where.startswith("[") and where.endswith("]"):
+        where = where[1:-1]  # [IPv6]:port
     if not colon or not where or not port_text:
         raise ConfigError(f"TO {text!r} needs a port: TO:PORT[/PROTO] ({fix})")
     port_part, _, proto_part = port_text.partition("/")
@@ -120,6 +143,23 @@ def parse_target(text: str) -> tuple[Endpoint, int | str, Proto]:
     else:
         raise ConfigError(f"TO {text!r}: {port_part!r} is not a port number or name ({fix})")
     proto: Proto = "UDP" if protocol == "UDP" else "TCP"
+    try:
+        address = ipaddress.ip_address(where)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address.is_loopback or address.is_unspecified:
+            raise ConfigError(f"TO {text!r}: {where} is not an address a pod can probe ({fix})")
+        if not isinstance(port, int):
+            raise ConfigError(f"TO {text!r}: an address needs a port number ({fix})")
+        return Endpoint("", kind="external", address=str(address)), port, proto
+    if where.startswith("svc:"):
+        service = parse_endpoint(where[4:], "TO")
+        if not service.name:
+            raise ConfigError(f"TO {text!r}: svc: takes NAMESPACE/SERVICE ({fix})")
+        if not isinstance(port, int):
+            raise ConfigError(f"TO {text!r}: a Service needs its port number ({fix})")
+        return Endpoint(service.namespace, name=service.name, kind="service"), port, proto
     return parse_endpoint(where, "TO"), port, proto
 
 
@@ -151,13 +191,16 @@ class CheckResult:
     rerun: str
     seconds: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    kind: ProbeKind = ProbeKind.TCP
 
     @property
     def holds(self) -> bool | None:
         """Whether the expectation holds (None without --expect, or on ERROR)."""
         if self.request.expect is None or self.outcome is Outcome.ERROR:
             return None
-        return _judge(self.request.expect, self.outcome, self.port, self.request.protocol)
+        return _judge(
+            self.request.expect, self.outcome, self.port, self.request.protocol, self.kind
+        )
 
     @property
     def exit_code(self) -> int:
@@ -212,11 +255,23 @@ class CheckResult:
         }
 
 
-def _judge(expect: Expectation, outcome: Outcome, port: int, protocol: Proto) -> bool:
-    return (
-        probing.judge(_probe(PodRef("x", "x"), PodRef("x", "x"), port, protocol, expect), outcome)
-        is Status.PASS
-    )
+def _judge(
+    expect: Expectation,
+    outcome: Outcome,
+    port: int,
+    protocol: Proto,
+    kind: ProbeKind = ProbeKind.TCP,
+) -> bool:
+    probe = _probe(PodRef("x", "x"), PodRef("x", "x"), port, protocol, expect)
+    if kind is ProbeKind.DNS:
+        probe = replace(probe, kind=kind)  # an NXDOMAIN answer still reached the server
+    return probing.judge(probe, outcome) is Status.PASS
+
+
+def _is_dns_pod_target(request: CheckRequest) -> bool:
+    """TO the cluster DNS pods on port 53 (``kube-system/k8s-app=kube-dns:53/UDP``)."""
+    labels = dict(request.target.selector)
+    return request.port == 53 and labels.get("k8s-app") == "kube-dns"
 
 
 def _probe(
@@ -276,8 +331,10 @@ class Checker:
     def check(self, request: CheckRequest) -> CheckResult:
         start = self._clock()
         src_pod = self._resolve(request.source, "FROM")
-        dst_pod = self._resolve(request.target, "TO")
         source = PodRef(str(src_pod["metadata"]["namespace"]), str(src_pod["metadata"]["name"]))
+        if request.target.kind != "pod" or _is_dns_pod_target(request):
+            return self._check_named(request, src_pod, source, start)
+        dst_pod = self._resolve(request.target, "TO")
         target = PodRef(str(dst_pod["metadata"]["namespace"]), str(dst_pod["metadata"]["name"]))
         target_ip = str((dst_pod.get("status") or {}).get("podIP"))
         if isinstance(request.port, int):
@@ -325,6 +382,106 @@ class Checker:
             seconds=self._clock() - start,
             notes=tuple(notes),
         )
+
+    def _check_named(
+        self, request: CheckRequest, src_pod: Mapping[str, Any], source: PodRef, start: float
+    ) -> CheckResult:
+        """TO an external address, a Service by name, or the cluster DNS (a lookup)."""
+        to = request.target
+        port = int(request.port) if isinstance(request.port, int) else 53
+        notes: list[str] = []
+        domain = self._cluster_domain(source, src_pod)
+        if to.kind == "external":
+            host, target = to.address, PodRef("", to.address)
+            kind = kind_for(TargetKind.EXTERNAL, request.protocol)
+            explain_to: str | None = to.address
+        elif to.kind == "service":
+            host = f"{to.name}.{to.namespace}.svc.{domain}."
+            target = PodRef(to.namespace, f"svc:{to.name}")
+            kind = kind_for(TargetKind.SERVICE, request.protocol, probe_server=False)
+            explain_to = self._backend(to.namespace, to.name, notes)
+        else:  # the cluster DNS, by a lookup (a DNS pod target is checked the same way)
+            host = f"kubernetes.default.svc.{domain}."
+            target, port = PodRef("kube-system", "kube-dns"), 53
+            kind = ProbeKind.DNS
+            explain_to = self._dns_pod(notes)
+            if to.kind == "pod":
+                notes.append(
+                    f"{to} are DNS pods: checked with a name lookup through the cluster DNS "
+                    "(a bare datagram to port 53 gets no answer from a DNS server)"
+                )
+        cell = Cell(
+            source.name,
+            Target(TargetKind.DNS if kind is ProbeKind.DNS else TargetKind.EXTERNAL, "to"),
+            port,
+            "UDP" if kind is ProbeKind.DNS else request.protocol,
+            request.expect or "allow",
+        )
+        probe = Probe(f"check::{cell.key}", cell, kind, source, port, cell.protocol, host=host)
+        container, outcome, detail = self._run(src_pod, probe, host, request.timeout, notes)
+        explanation, predicted = ("", None)
+        if explain_to is not None:
+            explanation, predicted = self._explain(source, explain_to, port, cell.protocol)
+        rerun = probing.rerun_command(
+            probe, host, source.namespace, source.name, container, request.timeout
+        )
+        return CheckResult(
+            request=request,
+            source=source,
+            target=target,
+            target_ip=host,
+            port=port,
+            outcome=outcome,
+            detail=detail,
+            container=container,
+            explanation=explanation,
+            predicted=predicted,
+            rerun=rerun,
+            seconds=self._clock() - start,
+            notes=tuple(notes),
+            kind=kind,
+        )
+
+    def _cluster_domain(self, source: PodRef, pod: Mapping[str, Any]) -> str:
+        """The cluster domain from the FROM pod's resolv.conf (default cluster.local)."""
+        container = default_container(pod) or "client"
+        try:
+            out = self.cluster.exec(
+                source.namespace, source.name, ["cat", "/etc/resolv.conf"], container=container
+            )
+        except HarnessError:
+            return planning.CLUSTER_DOMAIN
+        found = planning.cluster_domain_of(out.stdout) if out.exit_code == 0 else None
+        return found or planning.CLUSTER_DOMAIN
+
+    def _backend(self, namespace: str, service: str, notes: list[str]) -> str | None:
+        """A Ready pod behind the Service (the policies decide on it, after the DNAT)."""
+        try:
+            svc = {
+                str(o["metadata"]["name"]): o
+                for o in self.cluster.snapshot({namespace})
+                if o.get("kind") == "Service"
+            }.get(service)
+        except HarnessError:
+            svc = None
+        selector = ((svc or {}).get("spec") or {}).get("selector") or {}
+        if not selector:
+            notes.append(f"Service {namespace}/{service} not found or without a selector")
+            return None
+        text = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        pods = [p for p in self.cluster.list_pods(namespace, text) if is_ready(p)]
+        if not pods:
+            notes.append(f"Service {namespace}/{service} has no Ready pod ({text})")
+            return None
+        name = min(str(p["metadata"]["name"]) for p in pods)
+        return f"{namespace}/{name}"
+
+    def _dns_pod(self, notes: list[str]) -> str | None:
+        pods = [p for p in self.cluster.list_pods("kube-system", "k8s-app=kube-dns") if is_ready(p)]
+        if not pods:
+            notes.append("no Ready kube-dns pod (k8s-app=kube-dns) in kube-system to explain by")
+            return None
+        return f"kube-system/{min(str(p['metadata']['name']) for p in pods)}"
 
     # -------------------------------------------------------- probing
 
@@ -400,12 +557,14 @@ class Checker:
     # -------------------------------------------------------- explanation
 
     def _explain(
-        self, source: PodRef, target: PodRef, port: int, protocol: Proto
+        self, source: PodRef, target: PodRef | str, port: int, protocol: Proto
     ) -> tuple[str, bool | None]:
         try:
             from harness.policy import engine
 
-            objects = self.cluster.snapshot({source.namespace, target.namespace})
+            where = target.namespace if isinstance(target, PodRef) else target.split("/")[0]
+            namespaces = {source.namespace} | ({where} if "/" in str(target) else set())
+            objects = self.cluster.snapshot(namespaces)
             decision = engine.ClusterModel.from_objects(objects).decide(
                 str(source), str(target), port, protocol
             )

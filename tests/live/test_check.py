@@ -55,6 +55,30 @@ def test_parse_target_forms() -> None:
     assert parse_target("db/mysql-0:mysql/TCP")[1:] == ("mysql", "TCP")
 
 
+def test_parse_target_named_forms() -> None:
+    dns, port, proto = parse_target("dns")
+    assert (dns.kind, port, proto) == ("dns", 53, "UDP")
+    ext, port, proto = parse_target("198.51.100.10:443")
+    assert (ext.kind, ext.address, port, proto) == ("external", "198.51.100.10", 443, "TCP")
+    v6, port, _ = parse_target("[2001:db8::1]:53/UDP")
+    assert (v6.kind, v6.address, port) == ("external", "2001:db8::1", 53)
+    svc, port, _ = parse_target("svc:shop/db:8080")
+    assert (svc.kind, svc.namespace, svc.name, str(svc)) == ("service", "shop", "db", "svc:shop/db")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("127.0.0.1:80", "not an address a pod can probe"),
+        ("198.51.100.10:https", "an address needs a port number"),
+        ("svc:shop/app=db:80", "svc: takes NAMESPACE/SERVICE"),
+    ],
+)
+def test_parse_named_target_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_target(text)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -117,6 +141,14 @@ def _create_workloads(kubeconfig: str) -> None:
                     }
                 ],
             },
+        }
+    )
+    cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "db", "namespace": "shop"},
+            "spec": {"selector": {"app": "db"}, "ports": [{"port": 8080, "targetPort": 8080}]},
         }
     )
     cluster.wait_pods_ready([("shop", "web-0"), ("shop", "db-0"), ("shop", "other-0")], 60)
@@ -192,3 +224,24 @@ def test_refused_port_is_a_verdict_with_a_note(kubeconfig: str) -> None:
     assert result.returncode == 1
     assert "verdict: refused" in result.stdout
     assert "nothing listens on 9999/TCP" in result.stdout
+
+
+@pytest.mark.sandbox
+def test_dns_is_checked_with_a_lookup_not_a_datagram(kubeconfig: str) -> None:
+    for target in ("dns", "kube-system/k8s-app=kube-dns:53/UDP"):
+        result = _check(kubeconfig, "shop/web-0", target, "--expect", "allow")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "verdict: connected (nslookup answered)" in result.stdout
+        assert "nslookup" in result.stdout  # the rerun line
+
+
+@pytest.mark.sandbox
+def test_external_addresses_and_services_are_targets(kubeconfig: str) -> None:
+    ext = _check(kubeconfig, "shop/web-0", "198.51.100.10:443", "--expect", "allow")
+    assert ext.returncode == 0, ext.stdout + ext.stderr
+    assert "-> 198.51.100.10" in ext.stdout
+    assert "the policies allow it" in ext.stdout
+    svc = _check(kubeconfig, "shop/other-0", "svc:shop/db:8080", "--expect", "deny")
+    assert svc.returncode == 0, svc.stdout + svc.stderr
+    assert "db.shop.svc.cluster.local." in svc.stdout
+    assert "the policies deny it" in svc.stdout
