@@ -148,6 +148,12 @@ IN_PLACE_RULES: tuple[Permission, ...] = (
         "explain a verdict: which policies select the pods and which rule allows or denies",
     ),
     *_grant(
+        ("list",),
+        "",
+        "services",
+        "netpol-harness check TO svc:NS/NAME: find a backend pod to explain the verdict by",
+    ),
+    *_grant(
         ("patch", "update"),
         "",
         "pods",

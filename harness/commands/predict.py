@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from harness.policy.model import Namespace
     from harness.policy.model import NetworkPolicy
     from harness.policy.model import Pod
+    from harness.policy.tiers import Extended
 
 FIX_OBJECTS = "fix: pass a file written by `kubectl get ns,pods,networkpolicies -A -o yaml`"
 
@@ -235,14 +236,19 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
     """
     from harness.policy.engine import ClusterModel
     from harness.policy.engine import parse_objects
+    from harness.scenario import k8svalidate
     from harness.scenario.checker import MAX_ERRORS
     from harness.scenario.checker import all_errors
     from harness.scenario.checker import combine
 
+    from harness.policy.selectors import problem as selector_problem
+
+    k8svalidate.register_selector_check(selector_problem)
     notes = [] if notes is None else notes
     namespaces: list[Namespace] = []
     pods: list[Pod] = []
     policies: list[NetworkPolicy] = []
+    extended: list[Extended] = []
     errors: list[ScenarioError] = []
     seen: dict[tuple[str, str, str], str] = {}
     for path in paths:
@@ -259,7 +265,11 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
                 if plain is None:
                     continue
                 meta = plain["metadata"]
-                key = (plain["kind"], str(meta.get("namespace") or "default"), meta["name"])
+                group = str(plain.get("apiVersion", "")).rpartition("/")[0]
+                namespace = meta.get("namespace") or (
+                    "" if plain["kind"] in k8svalidate.CLUSTER_SCOPED_KINDS else "default"
+                )
+                key = (f"{plain['kind']}.{group}", str(namespace), meta["name"])
                 if key in seen:
                     raise ScenarioError(
                         path,
@@ -268,7 +278,7 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
                         "keep one of them: a prediction needs one version of each object",
                     )
                 seen[key] = f"{path}:{line}"
-                ns, po, pol = parse_objects([plain])
+                ns, po, pol, ext = parse_objects([plain])
             except ScenarioError as exc:
                 errors += all_errors(exc)
                 continue
@@ -278,6 +288,7 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
             namespaces += ns
             pods += po
             policies += pol
+            extended += ext
     if errors:
         raise _predict_wording(combine(errors))
     if not pods:
@@ -285,7 +296,10 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
             f"{', '.join(paths)}: no Pod objects, so there is no truth table to print "
             f"({FIX_OBJECTS})"
         )
-    return ClusterModel(namespaces, pods, policies)
+    try:
+        return ClusterModel(namespaces, pods, policies, extended)
+    except ConfigError as exc:  # cross-object problems (a policy in a missing tier)
+        raise ConfigError(f"{', '.join(paths)}: {exc}") from None
 
 
 def _predict_wording(error: ScenarioError) -> ScenarioError:

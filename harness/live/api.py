@@ -150,7 +150,7 @@ class InPlaceApi(RunnerApi, ListsPods, ListsObjects, Ephemeral, Protocol):
     """:mod:`harness.live.inplace`: the runner's, plus existing pods and ephemeral containers."""
 
 
-class CheckApi(GetsPods, ListsPods, Execs, Ephemeral, Snapshots, Protocol):
+class CheckApi(GetsPods, ListsPods, ListsObjects, Execs, Ephemeral, Snapshots, Protocol):
     """:mod:`harness.live.check` (``netpol-harness check``)."""
 
 

@@ -401,7 +401,7 @@ class Checker:
             kind = kind_for(TargetKind.SERVICE, request.protocol, probe_server=False)
             explain_to = self._backend(to.namespace, to.name, notes)
         else:  # the cluster DNS, by a lookup (a DNS pod target is checked the same way)
-            host = f"kubernetes.default.svc.{domain}."
+            host = f"kube-dns.kube-system.svc.{domain}."  # as a scenario's -> dns cell
             target, port = PodRef("kube-system", "kube-dns"), 53
             kind = ProbeKind.DNS
             explain_to = self._dns_pod(notes)
@@ -457,13 +457,10 @@ class Checker:
     def _backend(self, namespace: str, service: str, notes: list[str]) -> str | None:
         """A Ready pod behind the Service (the policies decide on it, after the DNAT)."""
         try:
-            svc = {
-                str(o["metadata"]["name"]): o
-                for o in self.cluster.snapshot({namespace})
-                if o.get("kind") == "Service"
-            }.get(service)
+            services = self.cluster.list_objects("v1", "Service", namespace)
         except HarnessError:
-            svc = None
+            services = []
+        svc = next((o for o in services if o["metadata"]["name"] == service), None)
         selector = ((svc or {}).get("spec") or {}).get("selector") or {}
         if not selector:
             notes.append(f"Service {namespace}/{service} not found or without a selector")

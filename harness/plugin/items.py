@@ -221,6 +221,14 @@ class CellItem(pytest.Item):
             )
         if options.static:
             return
+        from harness.policy.model import extended_kinds
+
+        unenforced = extended_kinds(doc.body for doc in self.scenario.manifests)
+        if unenforced:
+            skip(
+                f"applies {', '.join(unenforced)}: the live run cannot enforce these kinds yet"
+                " (check it with --netpol-static; docs/calico.md)"
+            )
         if not cluster_configured(options):
             if options.allow_no_cluster:
                 skip(f"{NO_CLUSTER} (skipped: --netpol-allow-no-cluster)")

@@ -1,4 +1,9 @@
-"""NetworkPolicy (networking.k8s.io/v1) semantics, pure: predict and explain traffic.
+"""Network policy semantics, pure: predict and explain traffic.
+
+NetworkPolicy (networking.k8s.io/v1), Calico projectcalico.org/v3 NetworkPolicy,
+GlobalNetworkPolicy and Tier (calico.py, selectors.py), and the policy.networking.k8s.io
+AdminNetworkPolicy, BaselineAdminNetworkPolicy and ClusterNetworkPolicy
+(cluster_policy.py), layered per direction as tiers.py describes.
 
     cluster = ClusterModel.from_objects(objects)       # Namespace, Pod, NetworkPolicy dicts
     cluster.decide("x/a", "y/b", 80, "TCP")       # -> Decision (.allowed, .explain())

@@ -25,9 +25,13 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.model import PROTOCOLS
 from harness.model import L4Protocol
+from harness.policy import calico
+from harness.policy import cluster_policy
+from harness.policy import tiers
 from harness.policy.explain import Decision
 from harness.policy.explain import RuleMatch
 from harness.policy.explain import SideVerdict
+from harness.policy.model import EXTENDED
 from harness.policy.model import Direction
 from harness.policy.model import IPAddress
 from harness.policy.model import IPBlock
@@ -71,20 +75,34 @@ def parse_port(text: str | int) -> int | str:
     return text
 
 
+def parse_extended(obj: Mapping[str, Any]) -> tiers.Extended:
+    """A Calico v3 policy or Tier, or a policy.networking.k8s.io cluster policy."""
+    kind = obj.get("kind")
+    if kind == "Tier":
+        return calico.parse_tier(obj)
+    if kind in ("NetworkPolicy", "GlobalNetworkPolicy"):
+        return calico.parse_policy(obj)
+    return cluster_policy.parse_cluster_policy(obj)
+
+
 def parse_objects(
     objs: Iterable[Mapping[str, Any]],
-) -> tuple[list[Namespace], list[Pod], list[NetworkPolicy]]:
-    """Namespaces, pods and policies among ``objs`` (``kind: List`` expanded).
+) -> tuple[list[Namespace], list[Pod], list[NetworkPolicy], list[tiers.Extended]]:
+    """Namespaces, pods, NetworkPolicies and tiered/cluster policies among ``objs``.
 
-    Objects that decide traffic but are not modelled (a Calico or Cilium policy, a
-    NetworkPolicy of another apiVersion) are a ConfigError naming them: leaving one
-    out would give a confident, wrong answer. Other kinds are ignored.
+    ``kind: List`` is expanded. Objects that decide traffic but are not modelled (a
+    Cilium policy, a NetworkPolicy of another apiVersion) are a ConfigError naming
+    them: leaving one out would give a confident, wrong answer. Other kinds are ignored.
     """
     namespaces: list[Namespace] = []
     pods: list[Pod] = []
     policies: list[NetworkPolicy] = []
+    extended: list[tiers.Extended] = []
     for obj in flatten(objs):
         kind = obj.get("kind")
+        if (obj.get("apiVersion"), kind) in EXTENDED:
+            extended.append(parse_extended(obj))
+            continue
         if "apiVersion" in obj and classify(obj.get("apiVersion"), kind)[0] == "policy":
             raise ConfigError(f"{_where(obj)}: {classify(obj.get('apiVersion'), kind)[1]}")
         if kind == "Namespace":
@@ -93,7 +111,7 @@ def parse_objects(
             pods.append(parse_pod(obj))
         elif kind == "NetworkPolicy":
             policies.append(parse_policy(obj))
-    return namespaces, pods, policies
+    return namespaces, pods, policies, extended
 
 
 def _bits(mask: int) -> Iterator[int]:
@@ -198,6 +216,7 @@ class ClusterModel:
         namespaces: Iterable[Namespace] = (),
         pods: Iterable[Pod] = (),
         policies: Iterable[NetworkPolicy] = (),
+        extended: Iterable[tiers.Extended] = (),
     ) -> None:
         ns: dict[str, Namespace] = {n.name: n for n in namespaces}
         pod_map: dict[str, Pod] = {p.ref: p for p in pods}
@@ -219,12 +238,23 @@ class ClusterModel:
         self._policies_by_ns: dict[str, list[NetworkPolicy]] = {}
         for pol in self.policies:
             self._policies_by_ns.setdefault(pol.namespace, []).append(pol)
+        # Tiered and cluster-wide policies: None keeps the NetworkPolicy-only fast path.
+        self.extended: tuple[tiers.Extended, ...] = tuple(extended)
+        self._layers: tiers.Evaluation | None = None
+        if self.extended:
+            for obj in self.extended:
+                namespace = obj.namespace if isinstance(obj, calico.CalicoPolicy) else None
+                if namespace is not None and namespace not in ns:
+                    ns[namespace] = implied_namespace(namespace)
+            self._layers = tiers.Evaluation(
+                tiers.build(self.policies, self.extended), self.namespace_labels, self._k8s_match
+            )
 
     @classmethod
     def from_objects(cls, objs: Iterable[Mapping[str, Any]]) -> ClusterModel:
-        """Build from Namespace, Pod and NetworkPolicy dicts (``kind: List`` expanded).
+        """Build from Namespace, Pod and policy dicts (``kind: List`` expanded).
 
-        Objects of other kinds are ignored.
+        Objects of kinds that cannot change traffic are ignored.
         """
         return cls(*parse_objects(objs))
 
@@ -316,6 +346,23 @@ class ClusterModel:
                 return None
         return RuleMatch(pol.ref, direction, index, peer_at, port_at, peer_text, port_text)
 
+    def _k8s_match(
+        self,
+        pol: NetworkPolicy,
+        direction: Direction,
+        subject: Pod,
+        other: Endpoint,
+        number: int | None,
+        protocol: L4Protocol,
+        destination: Pod | None,
+    ) -> RuleMatch | None:
+        """The first rule of a NetworkPolicy (in the default tier) that allows the traffic."""
+        for i, rule in enumerate(pol.rules(direction)):
+            match = self._rule_match(pol, direction, i, rule, other, number, protocol, destination)
+            if match is not None:
+                return match
+        return None
+
     def _side(
         self,
         direction: Direction,
@@ -326,6 +373,8 @@ class ClusterModel:
     ) -> SideVerdict:
         if not isinstance(subject, Pod):
             return SideVerdict(direction, str(subject), False, False, (), True)
+        if self._layers is not None:
+            return self._layers.side(direction, subject, other, number, protocol)
         policies = self.selecting(subject, direction)
         if not policies:
             return SideVerdict(direction, subject.ref, True, False, (), True)
@@ -419,7 +468,28 @@ class ClusterModel:
 
     def matrix_bits(self, port: int | str, protocol: str = "TCP") -> MatrixBits:
         """Every pod pair for one port, as bit rows (see :class:`MatrixBits`)."""
+        if self._layers is not None:
+            return self._matrix_layered(parse_port(port), normalize_protocol(protocol))
         return _MatrixBuilder(self, parse_port(port), normalize_protocol(protocol)).build()
+
+    def _matrix_layered(self, port: int | str, protocol: L4Protocol) -> MatrixBits:
+        """The matrix under tiered policies: cell by cell (no index; scenario-sized)."""
+        assert self._layers is not None
+        side = self._layers.side
+        rows: list[int] = []
+        for src in self.pods:
+            row = 0
+            for d, dst in enumerate(self.pods):
+                number = port if isinstance(port, int) else dst.named_port(port, protocol)
+                if number is None:
+                    continue
+                if (
+                    side("egress", src, dst, number, protocol).allowed
+                    and side("ingress", dst, src, number, protocol).allowed
+                ):
+                    row |= 1 << d
+            rows.append(row)
+        return MatrixBits(tuple(p.ref for p in self.pods), tuple(rows))
 
     def matrix(self, port: int | str, protocol: str = "TCP") -> dict[str, dict[str, bool]]:
         """``{src: {dst: allowed}}`` for every pod pair (the diagonal included)."""

@@ -46,13 +46,14 @@ class TierStep:
     rule: int | None
     action: str
     detail: str = ""
+    direction: str = ""
 
     def __str__(self) -> str:
         where = [self.tier]
         if self.policy is not None:
             where.append(self.policy)
         if self.rule is not None:
-            where.append(f"rule [{self.rule}]")
+            where.append(f"{self.direction or 'rule'}[{self.rule}]")
         text = f"{', '.join(where)}: {self.action}"
         return f"{text} ({self.detail})" if self.detail else text
 

@@ -244,4 +244,4 @@ def test_external_addresses_and_services_are_targets(kubeconfig: str) -> None:
     svc = _check(kubeconfig, "shop/other-0", "svc:shop/db:8080", "--expect", "deny")
     assert svc.returncode == 0, svc.stdout + svc.stderr
     assert "db.shop.svc.cluster.local." in svc.stdout
-    assert "the policies deny it" in svc.stdout
+    assert "the policies deny it" in svc.stdout, svc.stdout

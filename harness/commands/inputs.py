@@ -1,0 +1,406 @@
+"""What `diff` and `generate` read: manifests, and pods from a scenario, a dump or workloads.
+
+Files are read through the hardened loader of ``predict`` (bounded, every object with
+its line), every object is validated as the API server would, and each one is either:
+
+- a policy: an object the engine reads that decides traffic (NetworkPolicy, and the other
+  policy kinds :func:`harness.policy.model.classify` accepts);
+- a Namespace (its labels count for namespace selectors);
+- a pod: a Pod, or the pod a workload's template makes (Deployment, StatefulSet,
+  DaemonSet, ReplicaSet, ReplicationController, Job, CronJob);
+- another object the engine reads (kept with the pods);
+- or an object that cannot change traffic (a Service, a ConfigMap...): noted, left out.
+
+Kinds the engine cannot model are refused by name, never skipped. Pods are grouped into
+workloads (:func:`harness.policy.workloads.group_pods`); a group's pod without an address
+gets a synthetic one from 10.255.0.0/16, as ``--netpol-static`` gives its probe pods.
+A scenario file given as pods contributes its workloads' pods (and its namespaces with
+their labels), built the way ``--netpol-static`` builds them, under the scenario's own
+namespace names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.errors import HarnessError
+from harness.errors import ScenarioError
+from harness.model import MANAGED_BY_LABEL
+from harness.model import MANAGED_BY_VALUE
+from harness.policy import workloads
+
+#: Files a directory contributes (scenario files are not manifests).
+SUFFIXES = (".yaml", ".yml", ".json")
+SCENARIO_API = "netpol-harness.dev/"
+#: At most this many files are read from the directories given.
+MAX_FILES = 2000
+#: Notes list at most this many objects by name.
+SHOWN = 5
+
+
+def shown_list(items: Sequence[str]) -> str:
+    listed = ", ".join(items[:SHOWN])
+    return listed + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+
+
+def files_of(paths: Sequence[str], what: str) -> list[str]:
+    """The files of ``paths``: files as given, directories as their YAML/JSON files (sorted).
+
+    Hidden files and directories and ``*.netpol.yaml`` scenario files are left out.
+    """
+    from harness.scenario.loader import SUFFIX
+    from harness.scenario.yamlload import escape
+
+    out: list[str] = []
+    for given in paths:
+        path = Path(given)
+        if not path.is_dir():
+            out.append(given)
+            continue
+        found = sorted(
+            str(f)
+            for f in path.rglob("*")
+            if f.suffix in SUFFIXES
+            and not f.name.endswith(SUFFIX)
+            and not any(part.startswith(".") for part in f.relative_to(path).parts)
+            and f.is_file()
+        )
+        if not found:
+            raise ConfigError(
+                f"{escape(given)}: {what}: the directory holds no .yaml, .yml or .json file "
+                "(fix: give a directory of manifests, or a file)"
+            )
+        out += found
+        if len(out) > MAX_FILES:
+            raise ConfigError(
+                f"{escape(given)}: {what}: more than {MAX_FILES} files (fix: give a smaller "
+                "directory)"
+            )
+    return out
+
+
+def identity(obj: Mapping[str, Any]) -> str:
+    """``Kind namespace/name`` (or ``Kind name``) for messages."""
+    from harness.scenario.yamlload import escape
+
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    kind = escape(str(obj.get("kind") or "object"))[:60]
+    name = escape(str(meta.get("name") or "?"))[:80]
+    namespace = meta.get("namespace")
+    return f"{kind} {escape(str(namespace))[:63]}/{name}" if namespace else f"{kind} {name}"
+
+
+def is_policy(obj: Mapping[str, Any]) -> bool:
+    """Does the object decide traffic itself (a policy kind, or part of one: a Tier)?"""
+    from harness.policy.model import POLICY_GROUPS
+
+    kind = str(obj.get("kind") or "")
+    group = str(obj.get("apiVersion") or "").rpartition("/")[0]
+    return "NetworkPolicy" in kind or group in POLICY_GROUPS
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One object of an input file, validated; ``action`` is what the engine does with it."""
+
+    path: str
+    line: int
+    obj: dict[str, Any]  # plain dicts and lists
+    action: str  # "use", "ignore" or "workload"
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind") or "")
+
+    @property
+    def ident(self) -> str:
+        return identity(self.obj)
+
+
+def _is_scenario(objects: list[tuple[int, Any]]) -> bool:
+    if len(objects) != 1 or not isinstance(objects[0][1], Mapping):
+        return False
+    doc = objects[0][1]
+    return doc.get("kind") == "Scenario" and str(doc.get("apiVersion", "")).startswith(
+        SCENARIO_API
+    )
+
+
+def _entry(path: str, line: int, obj: Any) -> Entry:
+    """``obj`` validated (API server rules, then the engine's own parse)."""
+    from harness.policy.engine import parse_objects
+    from harness.policy.model import classify
+    from harness.scenario import k8svalidate
+    from harness.scenario.checker import all_errors
+    from harness.scenario.checker import combine
+    from harness.scenario.checker import type_name
+    from harness.scenario.yamlload import YMap
+    from harness.scenario.yamlload import to_plain
+
+    if not isinstance(obj, YMap):
+        raise ScenarioError(
+            path,
+            line,
+            f"expected a Kubernetes object (a mapping), got {type_name(obj)}",
+            "give Kubernetes objects: multi-document YAML or a kind: List",
+        )
+    ident = identity(obj)
+    try:
+        k8svalidate.validate(obj, path, line)
+    except ScenarioError as exc:
+        raise combine(
+            [ScenarioError(e.path, e.line, f"{ident}: {e.message}", e.fix) for e in all_errors(exc)]
+        ) from None
+    action, why = classify(obj.get("apiVersion"), obj.get("kind"))
+    if action in ("policy", "unknown"):
+        text, _, fix = why.partition(" (fix: ")
+        raise ScenarioError(path, obj.value_line("kind"), f"{ident}: {text}", fix.removesuffix(")"))
+    plain: dict[str, Any] = to_plain(obj)
+    parsed = workloads.template_pod(plain) if action == "workload" else plain
+    if action != "ignore":
+        try:
+            parse_objects([parsed])
+        except HarnessError as exc:
+            raise ScenarioError(path, line, str(exc)) from None
+    return Entry(path, line, plain, action)
+
+
+def read_entries(paths: Sequence[str]) -> tuple[list[Entry], list[str]]:
+    """Every object of the object files (not scenarios), validated; and the scenario files.
+
+    All problems found (up to a cap) are reported together, each as ``file:line: ...``.
+    """
+    from harness.commands.predict import load_objects
+    from harness.scenario.checker import MAX_ERRORS
+    from harness.scenario.checker import all_errors
+    from harness.scenario.checker import combine
+
+    entries: list[Entry] = []
+    scenarios: list[str] = []
+    errors: list[ScenarioError] = []
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for path in paths:
+        try:
+            objects = load_objects(path)
+        except ScenarioError as exc:
+            errors += all_errors(exc)
+            continue
+        if _is_scenario(objects):
+            scenarios.append(path)
+            continue
+        for line, obj in objects:
+            if len(errors) >= MAX_ERRORS:
+                break
+            try:
+                entry = _entry(path, line, obj)
+                meta = entry.obj.get("metadata") or {}
+                group = str(entry.obj.get("apiVersion", "")).rpartition("/")[0]
+                key = (group, entry.kind, str(meta.get("namespace") or ""), str(meta["name"]))
+                if entry.action != "ignore" and key in seen:
+                    raise ScenarioError(
+                        path,
+                        line,
+                        f"{entry.ident} is given twice (first at {seen[key]})",
+                        "keep one of them: a prediction needs one version of each object",
+                    )
+                seen[key] = f"{path}:{line}"
+            except ScenarioError as exc:
+                errors += all_errors(exc)
+                continue
+            entries.append(entry)
+    if errors:
+        raise combine(errors)
+    return entries, scenarios
+
+
+# ---------------------------------------------------------------- manifests (BEFORE, AFTER)
+
+
+@dataclass
+class Manifests:
+    """One side of a diff: its policies, and the Namespaces it (re)labels."""
+
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    namespaces: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def load_manifests(given: str, what: str) -> Manifests:
+    """The policies and Namespaces of a file or directory of manifests.
+
+    Pods, workloads and other objects are left out (the pods of a diff come from
+    ``--pods``), each kind of them named in a note.
+    """
+    from harness.scenario.yamlload import escape
+
+    entries, scenarios = read_entries(files_of([given], what))
+    if scenarios:
+        raise ConfigError(
+            f"{escape(scenarios[0])}: {what}: a scenario file is not a manifest (fix: give the "
+            "policy files it applies, or pass it with --pods for its workloads)"
+        )
+    side = Manifests()
+    left_out: list[str] = []
+    for entry in entries:
+        if entry.action == "use" and is_policy(entry.obj):
+            side.policies.append(entry.obj)
+        elif entry.action == "use" and entry.kind == "Namespace":
+            side.namespaces.append(entry.obj)
+        else:
+            left_out.append(entry.ident)
+    if left_out:
+        side.notes.append(
+            f"{what}: left out {len(left_out)} object(s) that are not policies or "
+            f"namespaces (the pods come from --pods): {shown_list(left_out)}"
+        )
+    return side
+
+
+# ---------------------------------------------------------------- pods
+
+
+@dataclass
+class Pods:
+    """The pods of a diff or of a generated scenario, grouped into workloads."""
+
+    groups: list[workloads.PodGroup] = field(default_factory=list)
+    namespaces: list[dict[str, Any]] = field(default_factory=list)
+    #: Objects the engine reads that are neither pods, namespaces nor policies.
+    others: list[dict[str, Any]] = field(default_factory=list)
+    #: The policies found among the pods' files (generate uses them).
+    policies: list[Entry] = field(default_factory=list)
+    #: Every object read from object files (not scenarios).
+    entries: list[Entry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def objects(self) -> list[dict[str, Any]]:
+        """Namespaces, one pod per group, and the other objects: for a ClusterModel."""
+        return [*self.namespaces, *(dict(g.pod) for g in self.groups), *self.others]
+
+    def namespace_labels(self, name: str) -> dict[str, str]:
+        for ns in self.namespaces:
+            meta = ns.get("metadata") or {}
+            if meta.get("name") == name:
+                return {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+        return {}
+
+
+def _scenario_objects(path: str) -> list[dict[str, Any]]:
+    """The namespaces and pods of a scenario's workloads, as ``--netpol-static`` builds them.
+
+    The namespaces keep the scenario's names (a run would suffix them): the manifests a
+    diff compares name them so. The cluster DNS pod static adds is kept.
+    """
+    from harness.plan import build
+    from harness.policy.static import plan_objects
+    from harness.scenario.loader import load
+
+    scenario = load(path)
+    scenario = replace(
+        scenario,
+        namespaces=tuple(replace(ns, existing=True) for ns in scenario.namespaces),
+        manifests=(),
+    )
+    plan = build(scenario, "pods", created="1970-01-01T00:00:00Z")
+    return [
+        dict(obj) for obj in plan_objects(plan) if obj.get("kind") in ("Namespace", "Pod")
+    ]
+
+
+def _synthetic_ips(taken: set[str]) -> Iterator[str]:
+    from harness.policy.static import SYNTHETIC_NET
+
+    for addr in SYNTHETIC_NET.hosts():
+        text = str(addr)
+        if text not in taken and not text.endswith(".0"):
+            yield text
+
+
+def _addresses(pod: Mapping[str, Any]) -> list[str]:
+    status = pod.get("status") or {}
+    found = [str(status["podIP"])] if status.get("podIP") else []
+    found += [str(e.get("ip")) for e in status.get("podIPs") or () if e.get("ip")]
+    return found
+
+
+def load_pods(paths: Sequence[str], what: str = "--pods", *, scenarios_ok: bool = True) -> Pods:
+    """The pods (grouped into workloads) of scenario files, dumps and workload manifests."""
+    from harness.scenario.yamlload import escape
+
+    entries, scenarios = read_entries(files_of(paths, what))
+    if scenarios and not scenarios_ok:
+        raise ConfigError(
+            f"{escape(scenarios[0])}: {what}: a scenario file, not objects (fix: give "
+            "`kubectl get ns,pods,networkpolicies -A -o yaml` output or workload manifests)"
+        )
+    pods = Pods(entries=entries)
+    raw: list[dict[str, Any]] = []
+    namespaces: dict[str, dict[str, Any]] = {}
+    for path in scenarios:
+        for obj in _scenario_objects(path):
+            if obj["kind"] == "Namespace":
+                namespaces.setdefault(obj["metadata"]["name"], obj)
+            else:
+                raw.append(obj)
+    skipped: dict[str, list[str]] = {}
+    for entry in entries:
+        obj = entry.obj
+        if entry.action == "ignore":
+            skipped.setdefault("objects that do not change which pod may reach which", []).append(
+                entry.ident
+            )
+        elif entry.action == "workload":
+            raw.append(workloads.template_pod(obj))
+        elif is_policy(obj):
+            pods.policies.append(entry)
+        elif entry.kind == "Namespace":
+            namespaces[str(obj["metadata"]["name"])] = obj
+        elif entry.kind == "Pod":
+            labels = workloads.labels_of(obj)
+            if workloads.is_host_network(obj):
+                reason = "hostNetwork pods (NetworkPolicies do not apply to them)"
+                skipped.setdefault(reason, []).append(entry.ident)
+            elif workloads.is_finished(obj):
+                skipped.setdefault("finished pods", []).append(entry.ident)
+            elif labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE:
+                skipped.setdefault("probe pods of netpol-harness runs", []).append(entry.ident)
+            else:
+                raw.append(obj)
+        else:
+            pods.others.append(obj)
+    for reason, names in skipped.items():
+        pods.notes.append(f"{what}: left out {len(names)} {reason}: {shown_list(names)}")
+    templates = [p for p in raw if workloads.is_host_network(p)]
+    if templates:
+        names = [identity(p) for p in templates]
+        pods.notes.append(
+            f"{what}: left out {len(names)} hostNetwork workload(s): {shown_list(names)}"
+        )
+        raw = [p for p in raw if not workloads.is_host_network(p)]
+    groups = workloads.group_pods(raw)
+    taken = {ip for p in raw for ip in _addresses(p)}
+    ips = _synthetic_ips(taken)
+    for group in groups:
+        if _addresses(group.pod):
+            pods.groups.append(group)
+            continue
+        pod = dict(group.pod)
+        pod["status"] = {**dict(pod.get("status") or {}), "podIP": next(ips)}
+        pods.groups.append(replace(group, pod=pod))
+    pods.namespaces = list(namespaces.values())
+    if not pods.groups:
+        shown = ", ".join(paths)
+        raise ConfigError(
+            f"{shown}: no pods (fix: give a scenario, `kubectl get ns,pods -A -o yaml` output "
+            "or workload manifests: Deployments, StatefulSets, DaemonSets, Jobs)"
+        )
+    return pods
