@@ -264,3 +264,10 @@ def demo(state_dir: Path, args: argparse.Namespace) -> int:
     finally:
         for line in down(state_dir):
             print(line)
+        # The rerun and kubectl lines printed above name this (now deleted) sandbox.
+        print(
+            "the demo sandbox is gone: to rerun cells or look around with kubectl, keep one "
+            f"up: netpol-harness sandbox up --state-dir {state_dir}, then pytest "
+            f"--netpol-kubeconfig {state_dir / 'kubeconfig'} --netpol-keep ... "
+            f"(and netpol-harness sandbox down --state-dir {state_dir} when done)"
+        )
