@@ -317,7 +317,25 @@ def _security_context() -> dict[str, Any]:
     }
 
 
-_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
+#: The client container's memory limit. The probe batch runs as background jobs inside
+#: it (a busybox subshell plus nc or nslookup: about 1 MiB each; curl --parallel is one
+#: process for all its transfers), so the limit caps the jobs: client_job_limit().
+CLIENT_MEMORY_MIB = 64
+#: What the shell, curl and the kernel's bookkeeping take before any job.
+_CLIENT_BASE_MIB = 24
+_JOB_MIB = 1
+_RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "16Mi"},
+    "limits": {"memory": f"{CLIENT_MEMORY_MIB}Mi"},
+}
+
+
+def client_job_limit(memory_mib: int = CLIENT_MEMORY_MIB) -> int:
+    """Concurrent probe jobs that fit the client container's memory limit (40 for 64 MiB).
+
+    More would risk an OOM kill in the middle of a batch: an exec error, retried, slow.
+    """
+    return max(1, (memory_mib - _CLIENT_BASE_MIB) // _JOB_MIB)
 
 
 def _pod(

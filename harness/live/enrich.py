@@ -89,22 +89,33 @@ def guard_pod_health(
 
 
 def explain(
-    cluster: Snapshots, plan: Plan, verdicts: list[Verdict], ips: Mapping[str, str]
+    cluster: Snapshots,
+    plan: Plan,
+    verdicts: list[Verdict],
+    ips: Mapping[str, str],
+    nameserver: str = "",
 ) -> list[Verdict]:
     """Every verdict (pass or fail) carries the engine's decision over the live objects.
 
-    Errors carry none: no network fact to explain.
+    Errors carry none: no network fact to explain. ``nameserver``: the probe pods'
+    resolv.conf nameserver, when known (a node-local DNS cache changes the DNS path).
     """
     if all(v.status is Status.ERROR for v in verdicts):
         return verdicts
-    explain_one = explainer(cluster, plan, ips)
+    explain_one = explainer(cluster, plan, ips, nameserver)
     return [
         v if v.status is Status.ERROR else replace(v, explanation=explain_one(v.probe))
         for v in verdicts
     ]
 
 
-def explainer(cluster: Snapshots, plan: Plan, ips: Mapping[str, str]) -> Callable[[Probe], str]:
+#: NodeLocal DNSCache's usual link-local listen address (pods then query the node).
+_LINK_LOCAL_DNS = "169.254."
+
+
+def explainer(
+    cluster: Snapshots, plan: Plan, ips: Mapping[str, str], nameserver: str = ""
+) -> Callable[[Probe], str]:
     """A function explaining one probe by the live objects (best effort, never raises)."""
     try:
         from harness.policy import engine  # imported lazily: optional at run time
@@ -142,6 +153,13 @@ def explainer(cluster: Snapshots, plan: Plan, ips: Mapping[str, str]) -> Callabl
         except Exception as exc:  # explanations are best effort
             return f"engine could not decide: {type(exc).__name__}: {exc}"
         verdict = "allows" if decision.allowed else "denies"
-        return f"policy engine (live objects) {verdict} it: {text}"
+        note = ""
+        if target.kind is TargetKind.DNS and nameserver.startswith(_LINK_LOCAL_DNS):
+            note = (
+                f" (note: the pods' nameserver is {nameserver}, a node-local DNS cache: "
+                f"lookups go to the node first, not straight to {dst}; the policy on the "
+                "cache's own upstream queries is not modelled)"
+            )
+        return f"policy engine (live objects) {verdict} it: {text}{note}"
 
     return explain

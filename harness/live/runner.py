@@ -164,6 +164,8 @@ class Runner:
         self.recorder = recorder or Recorder()
         self._clock = clock
         self._sleep = sleep
+        #: The probe pods' resolv.conf nameserver, once read (for DNS explanations).
+        self._nameserver = ""
         #: The container probes run in, per source pod (in place: the ephemeral one).
         self._exec_containers: dict[PodRef, str] = {}
 
@@ -191,7 +193,7 @@ class Runner:
         verdicts = self._probe_all(plan, ips)
         verdicts = guard_pod_health(self.cluster, plan, verdicts, ready)
         if self.settings.explain:
-            verdicts = explain(self.cluster, plan, verdicts, ips)
+            verdicts = explain(self.cluster, plan, verdicts, ips, self._nameserver)
         return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
 
     def run_in_place(
@@ -208,7 +210,7 @@ class Runner:
         plan = self._in_cluster_domain(plan)
         verdicts = self._probe_all(plan, ips)
         if self.settings.explain:
-            verdicts = explain(self.cluster, plan, verdicts, ips)
+            verdicts = explain(self.cluster, plan, verdicts, ips, self._nameserver)
         return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
 
     def _in_cluster_domain(self, plan: Plan) -> Plan:
@@ -231,6 +233,14 @@ class Runner:
         except HarnessError:
             return plan
         domain = planning.cluster_domain_of(out.stdout) if out.exit_code == 0 else None
+        self._nameserver = next(
+            (
+                line.split()[1]
+                for line in out.stdout.splitlines()
+                if line.startswith("nameserver ") and len(line.split()) > 1
+            ),
+            "",
+        )
         if domain and domain != planning.CLUSTER_DOMAIN:
             self._progress(f"cluster domain {domain} (from {source}'s resolv.conf)")
         return planning.with_cluster_domain(plan, domain) if domain else plan
@@ -340,7 +350,8 @@ class Runner:
 
     def _batch(self, pod: PodRef, calls: Sequence[ProbeCall]) -> tuple[list[Observation], bool]:
         """One exec running ``calls`` in ``pod``; (observations, exec failed)."""
-        concurrency = max(1, self.settings.script_concurrency)
+        # Never more jobs at once than the client container's memory limit holds.
+        concurrency = max(1, min(self.settings.script_concurrency, planning.client_job_limit()))
         script = build_script(calls, concurrency)
         try:
             result = self.cluster.exec(

@@ -473,3 +473,31 @@ def test_cluster_domain_of_a_resolv_conf() -> None:
     text = "search shop.svc.k8s.local svc.k8s.local k8s.local\nnameserver 10.0.0.10\n"
     assert planning.cluster_domain_of(text) == "k8s.local"
     assert planning.cluster_domain_of("nameserver 10.0.0.10\n") is None
+
+
+def test_a_node_local_dns_cache_is_named_in_dns_explanations() -> None:
+    plan = _only_dns_plan()
+
+    class Cache(FakeCluster):
+        def exec(self, namespace: str, pod: str, command: Any, **kw: Any) -> Any:
+            out = super().exec(namespace, pod, command, **kw)
+            if list(command) == ["cat", "/etc/resolv.conf"]:
+                return type(out)(out.stdout.replace("10.96.0.10", "169.254.20.10"), "", 0)
+            return out
+
+        def snapshot(self, namespaces: Any) -> list[dict[str, Any]]:
+            dns = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": "coredns-1",
+                    "namespace": "kube-system",
+                    "labels": {"k8s-app": "kube-dns"},
+                },
+                "status": {"podIP": "10.0.9.9"},
+            }
+            return [*super().snapshot(namespaces), dns]
+
+    result = _runner(Cache(), FakeClock(), confirm="none").run(plan)
+    text = result.verdicts[0].explanation
+    assert "169.254.20.10, a node-local DNS cache" in text, text

@@ -343,3 +343,14 @@ def test_run_id_from() -> None:
     assert a == run_id_from("f00dfeed", "gw0")
     assert a != run_id_from("f00dfeed", "gw1") != run_id_from("0ther", "gw1")
     assert len(a) == 8 and a.isalnum() and a == a.lower()
+
+
+def test_the_client_memory_limit_caps_the_jobs_of_a_batch(scenario: Scenario) -> None:
+    from harness import plan as planning
+
+    assert planning.client_job_limit() == 40  # 64 MiB: 24 for the base, 1 per job
+    assert planning.client_job_limit(128) == 104
+    assert planning.client_job_limit(16) == 1
+    pod = next(p for p in build(scenario, "r1", created=CREATED).pods if p["spec"]["containers"])
+    client = next(c for c in pod["spec"]["containers"] if c["name"] == "client")
+    assert client["resources"]["limits"]["memory"] == f"{planning.CLIENT_MEMORY_MIB}Mi"
