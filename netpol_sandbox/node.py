@@ -462,8 +462,16 @@ class Node:
         for p in c.get("ports") or []:
             number = p.get("containerPort")
             protocol = p.get("protocol") or "TCP"
-            if isinstance(number, int) and protocol in ("TCP", "UDP"):  # nothing speaks SCTP
+            if isinstance(number, int) and protocol in ("TCP", "UDP"):
                 (udp if protocol == "UDP" else tcp).append(number)
+            elif protocol == "SCTP" and not tools.sctp_available():
+                log.warning(
+                    "pod %s/%s declares SCTP port %s: this kernel has no SCTP (modprobe sctp);"
+                    " nothing serves it",
+                    rec.namespace,
+                    rec.name,
+                    number,
+                )
         uid, gid = run_as(image, c, rec.security)
         cont = _Container(cname, image, tuple(tcp), uid=uid, gid=gid, udp_ports=tuple(udp))
         rec.containers[cname] = cont
@@ -488,7 +496,9 @@ class Node:
                 + " ".join(f"listen {p};" for p in ports)
                 + ' location / { return 200 "ok $server_port\\n"; } }\n'
             )
-            (priv / "default.conf").write_text(_nginx_conf(Path("/var/lib/nginx"), servers))
+            # declared UDP ports: nginx's stream module answers them (as the plan's config does)
+            stream = "".join(f'  server {{ listen {p} udp; return "ok {p}\\n"; }}\n' for p in udp)
+            (priv / "default.conf").write_text(_nginx_conf(Path("/var/lib/nginx"), servers, stream))
             argv = ["nginx"]
         logfile = priv / "container.log"
         logfile.touch()
@@ -809,9 +819,10 @@ def _pod_sysctls(security: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _nginx_conf(prefix: Path, servers: str) -> str:
+def _nginx_conf(prefix: Path, servers: str, stream: str = "") -> str:
     """A self-contained nginx config (foreground; every path under ``prefix``)."""
     tmp = prefix / "tmp"
+    tail = f"stream {{\n{stream}}}\n" if stream else ""
     return (
         "daemon off;\nworker_processes 1;\n"
         f"pid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
@@ -819,5 +830,5 @@ def _nginx_conf(prefix: Path, servers: str) -> str:
         "http {\n  access_log off;\n"
         f"  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};\n"
         f"  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};\n"
-        f"{servers}}}\n"
+        f"{servers}}}\n" + tail
     )

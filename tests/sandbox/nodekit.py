@@ -57,6 +57,49 @@ def policy(ns: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": {"namespace": ns, "name": name}, "spec": spec}
 
 
+SERVER_CONF = """\
+worker_processes 1;
+pid /tmp/nginx.pid;
+error_log /dev/stderr warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path /tmp/client_temp;
+  proxy_temp_path /tmp/proxy_temp;
+  fastcgi_temp_path /tmp/fastcgi_temp;
+  uwsgi_temp_path /tmp/uwsgi_temp;
+  scgi_temp_path /tmp/scgi_temp;
+  server { listen 80; location / { return 200 "ok\\n"; } }
+}
+stream {
+  server { listen 5353 udp; return "ok\\n"; }
+}
+"""
+#: the harness's server container: the config from an env variable, then nginx
+SERVER_COMMAND = [
+    "sh",
+    "-c",
+    'printf "%s\\n" "$CONF" > /tmp/nginx.conf && exec nginx -c /tmp/nginx.conf -g "daemon off;"',
+]
+UNPRIVILEGED = "nginxinc/nginx-unprivileged:1.27-alpine"
+
+
+def unprivileged_server(name: str, sysctls: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """An nginx-unprivileged pod like the harness's server: TCP 80 (HTTP), 5353/udp (stream)."""
+    body = pod(
+        "a",
+        name,
+        UNPRIVILEGED,
+        {},
+        [{"containerPort": 80}, {"containerPort": 5353, "protocol": "UDP"}],
+        SERVER_COMMAND,
+    )
+    body["spec"]["containers"][0]["env"] = [{"name": "CONF", "value": SERVER_CONF}]
+    if sysctls is not None:
+        body["spec"]["securityContext"] = {"sysctls": sysctls}
+    return body
+
+
 class NodeRunner:
     """A started Node plus the objects the tests created, driven from sync test code."""
 
