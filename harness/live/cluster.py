@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import threading
 import time
@@ -59,9 +58,13 @@ from harness.live.apistatus import exit_code_from_status
 from harness.live.apistatus import scrub
 from harness.live.apistatus import status_message
 from harness.live.apistatus import waits_for_service_account
+from harness.live.kubeconfig import FIX as KUBECONFIG_FIX
+from harness.live.kubeconfig import FIX_FILE as KUBECONFIG_FIX_FILE
+from harness.live.kubeconfig import check_kubeconfig
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
+from harness.scenario.yamlload import escape
 
 T = TypeVar("T")
 
@@ -147,149 +150,12 @@ class Cluster:
     # ------------------------------------------------------- connection
 
     def _load(self, kubeconfig: str | None) -> Any:
-        # The kubeconfig is read through the harness's hardened YAML loader first (size
-        # capped before parsing, exact lines, bounded echoes), then checked field by
-        # field, so the client never meets a file it would crash or stall on.
-        import base64
-        import binascii
         import warnings
-        from pathlib import Path
 
-        from harness.errors import ScenarioError
-        from harness.scenario.yamlload import YList
-        from harness.scenario.yamlload import YMap
-        from harness.scenario.yamlload import echo
-        from harness.scenario.yamlload import escape
-        from harness.scenario.yamlload import load_one
-        from harness.scenario.yamlload import read_bytes
-        from harness.scenario.yamlload import stat_problem
-
-        fix = "(fix: pass --netpol-kubeconfig PATH and/or --netpol-context NAME, or set KUBECONFIG)"
-        fix_file = "(fix: pass the kubeconfig file kind/kubectl wrote)"
+        # Checked first (harness.live.kubeconfig): the client never meets a broken file.
+        path, default, files = check_kubeconfig(kubeconfig)
+        fix, fix_file = KUBECONFIG_FIX, KUBECONFIG_FIX_FILE
         cfg = k8s_client.Configuration()
-        path = kubeconfig or os.environ.get("KUBECONFIG") or ""
-        default = os.path.expanduser("~/.kube/config")
-        listed = [p for p in path.split(os.pathsep) if p] if path else []
-        files = listed or ([default] if os.path.exists(default) else [])
-
-        def problems(doc: Any, name: str) -> list[str]:
-            where = escape(name)
-            if doc is None:
-                return [f"{where}: the kubeconfig is empty {fix_file}"]
-            if not isinstance(doc, YMap):
-                what = "a list" if isinstance(doc, list) else "a single value"
-                return [f"{where}:1: not a kubeconfig: it is {what}, not a mapping {fix_file}"]
-            found: list[str] = []
-            names: dict[str, set[str]] = {}
-            for section, inner in (
-                ("clusters", "cluster"),
-                ("contexts", "context"),
-                ("users", "user"),
-            ):
-                names[section] = set()
-                items = doc.get(section)
-                if items is None:
-                    continue
-                if not isinstance(items, YList):
-                    found.append(
-                        f"{where}:{doc.value_line(section)}: not a kubeconfig: {section} must be "
-                        f"a list of named entries {fix_file}"
-                    )
-                    continue
-                for k, item in enumerate(items):
-                    line = items.item_line(k)
-                    if not isinstance(item, YMap) or not isinstance(item.get("name"), str):
-                        found.append(
-                            f"{where}:{line}: not a kubeconfig: {section}[{k}] must be a mapping "
-                            f"with a name {fix_file}"
-                        )
-                        continue
-                    names[section].add(item["name"])
-                    body = item.get(inner)
-                    if body is None:
-                        continue
-                    if not isinstance(body, YMap):
-                        found.append(
-                            f"{where}:{item.value_line(inner)}: not a kubeconfig: "
-                            f"{section}[{k}].{inner} must be a mapping {fix_file}"
-                        )
-                        continue
-                    for key, value in body.items():
-                        line = body.value_line(key)
-                        if key.endswith("-data") if isinstance(key, str) else False:
-                            try:
-                                base64.b64decode("".join(str(value).split()), validate=True)
-                            except (binascii.Error, ValueError):
-                                found.append(
-                                    f"{where}:{line}: {section}[{k}].{inner}.{key} is not valid "
-                                    "base64 (fix: paste the value base64-encoded on one line, "
-                                    "e.g. from `base64 -w0 FILE`)"
-                                )
-                        elif key in (
-                            "server",
-                            "token",
-                            "tokenFile",
-                            "certificate-authority",
-                            "client-certificate",
-                            "client-key",
-                            "cluster",
-                            "user",
-                            "namespace",
-                        ) and not isinstance(value, str):
-                            found.append(
-                                f"{where}:{line}: {section}[{k}].{inner}.{key} must be a string "
-                                f"{fix_file}"
-                            )
-                        elif key in (
-                            "tokenFile",
-                            "certificate-authority",
-                            "client-certificate",
-                            "client-key",
-                        ):
-                            target = Path(value)
-                            if not target.is_absolute():
-                                target = Path(name).resolve().parent / target
-                            problem = stat_problem(target)
-                            if problem:
-                                found.append(
-                                    f"{where}:{line}: the {key} {echo(value)} named by "
-                                    f"{section}[{k}] {problem} (fix: point {key} at the file, "
-                                    "relative to the kubeconfig)"
-                                )
-            current = doc.get("current-context")
-            if current is not None and not isinstance(current, str):
-                found.append(
-                    f"{where}:{doc.value_line('current-context')}: current-context must be a "
-                    f"string {fix_file}"
-                )
-            return found
-
-        for name in files:
-            problem = stat_problem(Path(name))
-            if problem == "does not exist" and len(files) > 1:
-                continue  # KUBECONFIG lists may name missing files (kubectl skips them)
-            if problem:
-                raise ConfigError(f"cannot read kubeconfig {escape(name)}: it {problem} {fix}")
-            try:
-                data = read_bytes(Path(name), name)
-                doc = load_one(data, name, what="a kubeconfig")
-            except ScenarioError as exc:
-                text = exc.message
-                where = f"{escape(name)}:{exc.line}" if exc.line else escape(name)
-                if text.startswith("not UTF-8"):
-                    raise ConfigError(f"{where}: not a kubeconfig ({text}) {fix_file}") from None
-                if "larger than" in text:
-                    raise ConfigError(
-                        f"{escape(name)}: not a kubeconfig: {text} (fix: pass the kubeconfig "
-                        "kind/kubectl wrote; real ones are a few KiB)"
-                    ) from None
-                raise ConfigError(
-                    f"{where}: the kubeconfig is not valid YAML ({text}) (fix: "
-                    f"{exc.fix or 'pass the kubeconfig file kind/kubectl wrote'})"
-                ) from None
-            found = problems(doc, name)
-            if found:
-                raise ConfigError("\n".join(found[:20]))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
