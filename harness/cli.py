@@ -21,7 +21,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("check", "harness.commands.check", "one live probe FROM -> TO:PORT with its verdict and why"),
     ("predict", "harness.commands.predict", "predict a truth table from objects, no cluster"),
     ("diff", "harness.commands.diff", "the cells whose verdict a policy change flips, no cluster"),
-    ("generate", "harness.commands.generate", "a scenario that freezes today's predicted behaviour"),
+    (
+        "generate",
+        "harness.commands.generate",
+        "a scenario that freezes today's predicted behaviour",
+    ),
     ("preflight", "harness.commands.preflight", "check a cluster is fit for live runs"),
     ("cleanup", "harness.commands.cleanup", "delete what earlier runs left behind"),
     ("images", "harness.commands.images", "list every image the harness uses (to mirror)"),

@@ -23,6 +23,8 @@ class NetpolOptions:
     report_json: str | None = None
     html: str | None = None
     markdown: str | None = None
+    #: A previous run's JSON summary: cells whose observed outcome differs are listed.
+    baseline: str | None = None
     #: Truth tables after the run: "auto" (failures only; all under -v), "all", "none".
     tables: str = "auto"
     keep: bool = False

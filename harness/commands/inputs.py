@@ -130,9 +130,7 @@ def _is_scenario(objects: list[tuple[int, Any]]) -> bool:
     if len(objects) != 1 or not isinstance(objects[0][1], Mapping):
         return False
     doc = objects[0][1]
-    return doc.get("kind") == "Scenario" and str(doc.get("apiVersion", "")).startswith(
-        SCENARIO_API
-    )
+    return doc.get("kind") == "Scenario" and str(doc.get("apiVersion", "")).startswith(SCENARIO_API)
 
 
 def _entry(path: str, line: int, obj: Any) -> Entry:
@@ -180,10 +178,13 @@ def read_entries(paths: Sequence[str]) -> tuple[list[Entry], list[str]]:
     All problems found (up to a cap) are reported together, each as ``file:line: ...``.
     """
     from harness.commands.predict import load_objects
+    from harness.policy.selectors import problem as selector_problem
+    from harness.scenario import k8svalidate
     from harness.scenario.checker import MAX_ERRORS
     from harness.scenario.checker import all_errors
     from harness.scenario.checker import combine
 
+    k8svalidate.register_selector_check(selector_problem)  # Calico selectors, as predict
     entries: list[Entry] = []
     scenarios: list[str] = []
     errors: list[ScenarioError] = []
@@ -311,9 +312,7 @@ def _scenario_objects(path: str) -> list[dict[str, Any]]:
         manifests=(),
     )
     plan = build(scenario, "pods", created="1970-01-01T00:00:00Z")
-    return [
-        dict(obj) for obj in plan_objects(plan) if obj.get("kind") in ("Namespace", "Pod")
-    ]
+    return [dict(obj) for obj in plan_objects(plan) if obj.get("kind") in ("Namespace", "Pod")]
 
 
 def _synthetic_ips(taken: set[str]) -> Iterator[str]:

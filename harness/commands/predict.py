@@ -236,12 +236,11 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
     """
     from harness.policy.engine import ClusterModel
     from harness.policy.engine import parse_objects
+    from harness.policy.selectors import problem as selector_problem
     from harness.scenario import k8svalidate
     from harness.scenario.checker import MAX_ERRORS
     from harness.scenario.checker import all_errors
     from harness.scenario.checker import combine
-
-    from harness.policy.selectors import problem as selector_problem
 
     k8svalidate.register_selector_check(selector_problem)
     notes = [] if notes is None else notes

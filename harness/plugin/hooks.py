@@ -40,6 +40,8 @@ from harness.plugin.options import cluster_configured
 from harness.plugin.options import options_of
 from harness.plugin.options import resolve_options
 from harness.plugin.reports import Reporter
+from harness.policy import selectors
+from harness.scenario import k8svalidate
 from harness.scenario.loader import SUFFIX
 
 
@@ -49,6 +51,11 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+# Calico selector strings in scenario manifests are checked when the file is read, with
+# its line (the scenario stage may not import the policy engine: the shell wires them).
+k8svalidate.register_selector_check(selectors.problem)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -35,6 +35,13 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("html", "str", "PATH", "write ONE self-contained HTML report (grids, cell details) to PATH"),
     ("markdown", "str", "PATH", "write a Markdown summary (for pull requests) to PATH"),
     (
+        "baseline",
+        "path",
+        "PREVIOUS.json",
+        "list the cells whose observed outcome differs from a previous run's "
+        "--netpol-report-json file",
+    ),
+    (
         "tables",
         "str",
         "auto|all|none",
@@ -64,6 +71,10 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
         "exist in the probe pods' namespaces)",
     ),
 )
+
+#: The fix of a "path" option whose file is missing (by option name; else the kubeconfig's).
+KUBECONFIG_FIX = "give the path of a kubeconfig file, e.g. the one `make demo` writes"
+_PATH_FIX = {"baseline": "give the JSON summary an earlier run wrote with --netpol-report-json"}
 
 _SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
@@ -140,10 +151,8 @@ def resolve_options(config: pytest.Config) -> NetpolOptions:
             if problem == "does not exist":
                 problem = "no such file"
             if problem:
-                raise pytest.UsageError(
-                    f"{origin} {escape(text[:200])}: {problem} (fix: give the path of a kubeconfig "
-                    "file, e.g. the one `make demo` writes)"
-                )
+                fix = _PATH_FIX.get(name, KUBECONFIG_FIX)
+                raise pytest.UsageError(f"{origin} {escape(text[:200])}: {problem} (fix: {fix})")
             try:
                 values[key] = str(path.resolve())
             except (OSError, RuntimeError):

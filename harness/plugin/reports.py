@@ -7,7 +7,10 @@ controller (or the only process) writes ONE file of each configured report and
 prints the terminal summary: one line per scenario, the truth tables of the
 scenarios with failures (``--netpol-tables``: auto, all, none; all under ``-v``),
 under ``-v`` every cell with the policy and rule that decided it, and the run's
-totals (flipped cells too). Colour goes through pytest's TerminalWriter (so only on
+totals (flipped cells too); with ``--netpol-baseline PREVIOUS.json``, a section "netpol
+changes since the baseline" lists the cells whose observed outcome differs from that earlier
+summary's (also a ``baseline`` object in the JSON, and a section of the HTML and Markdown
+reports). Colour goes through pytest's TerminalWriter (so only on
 a terminal, and never with NO_COLOR). A scenario whose cells all errored before any live
 result existed (no cluster connection, say) still gets a ``setup`` testcase
 carrying the error, so the JUnit file always tells what happened.
@@ -23,7 +26,9 @@ from typing import Any
 import pytest
 
 from harness import report
+from harness.errors import HarnessError
 from harness.plugin.options import options_of
+from harness.report import baseline
 from harness.report import tables
 
 WORKER_KEY = "netpol_summaries"
@@ -72,6 +77,15 @@ class Reporter:
         #: scenario -> the cell keys pytest ran here (reports hold exactly those cells)
         self._ran: dict[str, set[str]] = {}
         self.written: list[str] = []
+        # --netpol-baseline: the previous summary's cells, read once (on the controller).
+        self.baseline_path = options.baseline
+        self._previous: dict[tuple[str, str], dict[str, Any]] | None = None
+        self.baseline: report.BaselineSummary | None = None
+        if self.baseline_path and not self.is_worker:
+            try:
+                self._previous = baseline.read_baseline(self.baseline_path)
+            except HarnessError as exc:
+                raise pytest.UsageError(str(exc)) from None
 
     @property
     def is_worker(self) -> bool:
@@ -128,12 +142,15 @@ class Reporter:
         for summary in own:
             self._summaries[str(summary["scenario"])] = summary
         summaries = self.summaries()
+        if self._previous is not None and self.baseline_path:
+            self.baseline = baseline.compare(self._previous, summaries, self.baseline_path)
         self.written += report.write_reports(
             summaries,
             junit=self.junit,
             report_json=self.report_json,
             html=self.html,
             markdown=self.markdown,
+            baseline=self.baseline,
         )
         self.config.hook.pytest_netpol_write_reports(config=self.config, summaries=summaries)
 
@@ -189,3 +206,7 @@ class Reporter:
         terminalreporter.section("netpol truth tables")
         for line in self.terminal_lines(summaries, self.config.get_verbosity(), markup):
             terminalreporter.write_line(line)
+        if self.baseline is not None:
+            terminalreporter.section("netpol changes since the baseline")
+            for line in baseline.terminal_lines(self.baseline):
+                terminalreporter.write_line(line)

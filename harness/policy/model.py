@@ -249,7 +249,7 @@ EXTENDED = frozenset(
 
 
 def extended_kinds(objs: Iterable[Mapping[str, Any]]) -> list[str]:
-    """"apiVersion kind" of each tiered / cluster-wide policy kind among ``objs``, sorted.
+    """The tiered / cluster-wide policy kinds among ``objs`` ("apiVersion kind"), sorted.
 
     The engine predicts them; the live layer (the sandbox) does not enforce them yet, so
     a live run skips a scenario that applies one (harness/plugin/items.py).

@@ -173,18 +173,17 @@ def group_pods(pods: Iterable[Mapping[str, Any]]) -> list[PodGroup]:
         namespace, labels = key
         first = members[key][0]
         name = _unique(workload_name(first), taken.setdefault(namespace, set()))
-        pod = copy.deepcopy(dict(first))
-        pod["metadata"] = {**dict(_mapping(first.get("metadata"))), "name": name}
+        copied: dict[str, Any] = copy.deepcopy(dict(first))
+        copied["metadata"] = {**dict(_mapping(first.get("metadata"))), "name": name}
         groups.append(
             PodGroup(
                 namespace=namespace,
                 name=name,
                 labels=dict(sorted(labels)),
-                pod=pod,
+                pod=copied,
                 members=tuple(
                     str(_mapping(p.get("metadata")).get("name") or "?") for p in members[key]
                 ),
             )
         )
     return groups
-

@@ -9,6 +9,8 @@ Everything is built from one :class:`ScenarioSummary` per scenario
   :func:`totals_line`, :func:`cell_lines`;
 - :mod:`harness.report.html`: :func:`html_report`, ONE self-contained HTML file;
 - :mod:`harness.report.markdown`: :func:`markdown_summary`, for pull requests;
+- :mod:`harness.report.baseline`: ``--netpol-baseline``, the cells whose observed
+  outcome changed since a previous JSON summary;
 - :func:`summary_document`: the JSON summary file's text;
 - :mod:`harness.report.files`: :func:`write_reports` (every configured report) and
   :func:`atomic_write` (all of a file or nothing).
@@ -34,6 +36,7 @@ from harness.report.junit import CELL_PROPERTIES
 from harness.report.junit import junit_from_summaries
 from harness.report.markdown import markdown_summary
 from harness.report.summary import SUMMARY_VERSION
+from harness.report.summary import BaselineSummary
 from harness.report.summary import CellSummary
 from harness.report.summary import ScenarioSummary
 from harness.report.summary import SummaryDocument
@@ -53,6 +56,7 @@ __all__ = [
     "CELL_PROPERTIES",
     "SUMMARY_VERSION",
     "SYMBOLS",
+    "BaselineSummary",
     "CellSummary",
     "Mark",
     "ScenarioSummary",

@@ -10,6 +10,7 @@ from pathlib import Path
 from harness.report.html import html_report
 from harness.report.junit import junit_from_summaries
 from harness.report.markdown import markdown_summary
+from harness.report.summary import BaselineSummary
 from harness.report.summary import ScenarioSummary
 from harness.report.summary import summary_document
 
@@ -46,22 +47,24 @@ def write_reports(
     report_json: str | None,
     html: str | None = None,
     markdown: str | None = None,
+    baseline: BaselineSummary | None = None,
 ) -> list[str]:
     """THE writer of a run's reports: JUnit, JSON, HTML and Markdown, as configured.
 
-    Returns what was written, as lines for the terminal ("JUnit: PATH").
+    ``baseline`` (``--netpol-baseline``) goes into the JSON summary, the HTML and the
+    Markdown. Returns what was written, as lines for the terminal ("JUnit: PATH").
     """
     written: list[str] = []
     if junit:
         atomic_write(junit, junit_from_summaries(summaries))
         written.append(f"JUnit: {junit}")
     if report_json:
-        atomic_write(report_json, summary_document(summaries))
+        atomic_write(report_json, summary_document(summaries, baseline))
         written.append(f"JSON summary: {report_json}")
     if html:
-        atomic_write(html, html_report(summaries))
+        atomic_write(html, html_report(summaries, baseline=baseline))
         written.append(f"HTML report: {html}")
     if markdown:
-        atomic_write(markdown, markdown_summary(summaries))
+        atomic_write(markdown, markdown_summary(summaries, baseline=baseline))
         written.append(f"Markdown summary: {markdown}")
     return written

@@ -19,6 +19,9 @@ from datetime import datetime
 from html import escape
 
 from harness.model import Status
+from harness.report.baseline import deciding_line
+from harness.report.baseline import headline
+from harness.report.summary import BaselineSummary
 from harness.report.summary import CellSummary
 from harness.report.summary import ScenarioSummary
 from harness.report.summary import flipped_count
@@ -267,13 +270,42 @@ def _section(index: int, summary: ScenarioSummary) -> list[str]:
     return out
 
 
+def _baseline(baseline: BaselineSummary) -> list[str]:
+    """The cells whose observed outcome changed since the baseline: plain HTML."""
+    out = [
+        '<section class="baseline" id="baseline">',
+        "<h2>Changes since the baseline</h2>",
+        f"<p>{_e(headline(baseline))}</p>",
+    ]
+    if baseline["changed"]:
+        out.append(
+            "<table><tr><th>cell</th><th>before</th><th>after</th><th>expected</th>"
+            "<th>now decided by</th></tr>"
+        )
+        for c in baseline["changed"]:
+            why = deciding_line(c["explanation"])
+            out.append(
+                f"<tr><td><code>{_e(c['scenario'])}::{_e(c['cell'])}</code></td>"
+                f"<td>{_e(c['before']['observed'])}</td><td><b>{_e(c['after']['observed'])}</b>"
+                f"</td><td>{_e(c['after']['expected'])}</td><td>{_e(why)}</td></tr>"
+            )
+        out.append("</table>")
+    out.append("</section>")
+    return out
+
+
 def html_report(
     summaries: Sequence[ScenarioSummary],
     *,
     title: str = "netpol-harness report",
     now: datetime | None = None,
+    baseline: BaselineSummary | None = None,
 ) -> str:
-    """The HTML text: self-contained (inline CSS/JS/data; a CSP forbids any load)."""
+    """The HTML text: self-contained (inline CSS/JS/data; a CSP forbids any load).
+
+    With ``baseline`` (``--netpol-baseline``), a first section lists the cells whose
+    observed outcome changed since the previous run.
+    """
     ordered = sorted(summaries, key=lambda s: str(s["scenario"]))
     when = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     bad = sum(1 for s in ordered if scenario_status(s) != Status.PASS.value)
@@ -317,6 +349,8 @@ def html_report(
         "</header>",
         "<main>",
     ]
+    if baseline is not None:
+        body += _baseline(baseline)
     for index, summary in enumerate(ordered):
         body += _section(index, summary)
     if not ordered:

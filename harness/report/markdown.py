@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.model import Status
+from harness.report.baseline import markdown_lines
+from harness.report.summary import BaselineSummary
 from harness.report.summary import CellSummary
 from harness.report.summary import ScenarioSummary
 from harness.report.summary import flipped_count
@@ -46,8 +48,17 @@ def _why(cell: CellSummary) -> str:
     return _first_line(cell.get("explanation")) or _first_line(cell.get("detail"))
 
 
-def markdown_summary(summaries: Sequence[ScenarioSummary], *, title: str = "netpol-harness") -> str:
-    """The Markdown text: the run's totals, a row per scenario, then the failing cells."""
+def markdown_summary(
+    summaries: Sequence[ScenarioSummary],
+    *,
+    title: str = "netpol-harness",
+    baseline: BaselineSummary | None = None,
+) -> str:
+    """The Markdown text: the run's totals, a row per scenario, then the failing cells.
+
+    With ``baseline`` (``--netpol-baseline``), a last section lists the cells whose
+    observed outcome changed since the previous run.
+    """
     ordered = sorted(summaries, key=lambda s: str(s["scenario"]))
     bad = [s for s in ordered if scenario_status(s) != Status.PASS.value]
     verdict = (
@@ -92,4 +103,6 @@ def markdown_summary(summaries: Sequence[ScenarioSummary], *, title: str = "netp
             )
         if len(failing) > MAX_CELLS:
             lines += ["", f"… and {len(failing) - MAX_CELLS} more (see the JSON or HTML report)"]
+    if baseline is not None:
+        lines += markdown_lines(baseline)
     return "\n".join(lines) + "\n"

@@ -71,11 +71,40 @@ class ScenarioSummary(TypedDict):
     hostname: NotRequired[str]  # the machine that ran it
 
 
+class BaselineSide(TypedDict):
+    """One cell's result in one run, as a baseline comparison shows it."""
+
+    observed: str  # Outcome value
+    status: str  # Status value
+    expected: str  # "allow" or "deny"
+
+
+class BaselineChange(TypedDict):
+    """A cell whose observed outcome differs from the baseline's (matched by scenario + cell)."""
+
+    scenario: str
+    cell: str  # Cell.key
+    id: str  # this run's test id
+    before: BaselineSide  # in the baseline
+    after: BaselineSide  # in this run
+    explanation: str  # this run's: the deciding policy and rule
+
+
+class BaselineSummary(TypedDict):
+    """``--netpol-baseline PREVIOUS.json``: what changed since a previous run's summary."""
+
+    path: str  # the previous summary, as given
+    compared: int  # cells of this run that the baseline has too
+    changed: list[BaselineChange]  # sorted by scenario, cell
+    unmatched: int  # cells of this run the baseline does not have
+
+
 class SummaryDocument(TypedDict):
     """The JSON summary file (``--netpol-report-json``)."""
 
     version: int
     scenarios: list[ScenarioSummary]
+    baseline: NotRequired[BaselineSummary]  # with --netpol-baseline only
 
 
 def pytest_rerun(path: str, cell_id: str) -> str:
@@ -167,7 +196,15 @@ def status_counts(summary: ScenarioSummary) -> dict[str, int]:
     return counts
 
 
-def summary_document(summaries: Sequence[ScenarioSummary]) -> str:
-    """The JSON summary file's text: every scenario's summary, as given (keys sorted)."""
+def summary_document(
+    summaries: Sequence[ScenarioSummary], baseline: BaselineSummary | None = None
+) -> str:
+    """The JSON summary file's text: every scenario's summary, as given (keys sorted).
+
+    With ``baseline`` (``--netpol-baseline``), a top-level ``baseline`` object lists the
+    cells whose observed outcome changed since the previous summary.
+    """
     document: SummaryDocument = {"version": SUMMARY_VERSION, "scenarios": list(summaries)}
+    if baseline is not None:
+        document["baseline"] = baseline
     return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -50,6 +50,7 @@ CLUSTER_SCOPED_KINDS = frozenset(
         "AdminNetworkPolicy",
         "BaselineAdminNetworkPolicy",
         "ClusterNetworkPolicy",
+        "Tier",
         "ValidatingWebhookConfiguration",
         "MutatingWebhookConfiguration",
     }

@@ -970,14 +970,14 @@ def _cases() -> list[Case]:
     objects(pol("  name: p\n", "  name: p\n  name: q #!\n"), "duplicate key", "p-duplicate-key")
     objects(
         OBJECTS
-        + "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy #!\nmetadata: {name: d, namespace: back}\n"
-        "spec:\n  selector: all()\n  ingress: [{action: Deny}]\n",
-        "projectcalico.org/v3 NetworkPolicy is not supported yet",
+        + "apiVersion: projectcalico.org/v3\nkind: NetworkSet #!\nmetadata: {name: d, namespace: back}\n"
+        "spec:\n  nets: [10.0.0.0/8]\n",
+        "projectcalico.org/v3 NetworkSet is not supported yet",
         "p-calico",
     )
     objects(
         OBJECTS
-        + "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy #!\nmetadata: {name: d}\n",
+        + "apiVersion: crd.projectcalico.org/v1\nkind: GlobalNetworkPolicy #!\nmetadata: {name: d}\n",
         "not supported yet",
         "p-calico-global",
     )
@@ -989,7 +989,7 @@ def _cases() -> list[Case]:
     )
     objects(
         OBJECTS
-        + "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy #!\nmetadata: {name: d}\n",
+        + "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: AdminNetworkPolicy #!\nmetadata: {name: d}\n",
         "not supported yet",
         "p-anp",
     )

@@ -482,3 +482,36 @@ def test_x_stops_early_and_the_report_holds_only_the_cells_that_ran(
     ran = outcomes.get("passed", 0) + outcomes.get("failed", 0)
     assert outcomes.get("failed") == 1 and ran < 4
     assert ET.parse(junit).getroot().get("tests") == str(ran)
+
+
+CALICO_BAD = """\
+apiVersion: netpol-harness.dev/v1alpha1
+kind: Scenario
+metadata: {name: calico-bad}
+namespaces: [{name: shop}]
+workloads:
+  - {name: web, namespace: shop, labels: {app: web}, ports: [80]}
+manifests: [policy.yaml]
+expect:
+  default: deny
+"""
+CALICO_POLICY = """\
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: deny-web, namespace: shop}
+spec:
+  selector: app == 'web' &&
+  types: [Ingress]
+"""
+
+
+def test_a_bad_calico_selector_is_one_line_with_its_file_and_line(
+    project: pytest.Pytester,
+) -> None:
+    (project.path / "scenarios" / "calico-bad.netpol.yaml").write_text(CALICO_BAD)
+    (project.path / "scenarios" / "policy.yaml").write_text(CALICO_POLICY)
+    result = project.runpytest("--co", "scenarios/calico-bad.netpol.yaml")
+    assert result.ret != 0
+    out = result.stdout.str()
+    assert "scenarios/policy.yaml:5:" in out, out
+    assert "Traceback" not in out
