@@ -235,6 +235,11 @@ class _Workload:
     ports: tuple[tuple[int, str, str | None], ...]  # (number, protocol, name)
 
 
+def _count(n: int, noun: str) -> str:
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n} {noun if n == 1 else plural}"
+
+
 @dataclass
 class Generated:
     """What generate wrote, for the summary."""
@@ -253,13 +258,13 @@ class Generated:
     def summary(self) -> list[str]:
         cells = self.allow + self.deny
         lines = [
-            f"wrote {self.scenario}: scenario {self.name!r}, {self.workloads} workloads, "
-            f"{cells} cells ({self.allow} allow, {self.deny} deny)"
+            f"wrote {self.scenario}: scenario {self.name!r}, {_count(self.workloads, 'workload')}, "
+            f"{_count(cells, 'cell')} ({self.allow} allow, {self.deny} deny)"
         ]
         if self.referenced:
             lines.append(f"  policies referenced where they are: {', '.join(self.referenced)}")
         if self.copied is not None:
-            lines.append(f"  wrote {self.copied}: {self.copied_count} policies copied")
+            lines.append(f"  wrote {self.copied}: {_count(self.copied_count, 'policy')} copied")
         run = "pytest --netpol-in-place" if self.in_place else "pytest --netpol-static"
         lines.append(f"  check it: {run} {self.scenario}")
         return lines
@@ -411,6 +416,7 @@ def _policies(
     needed: set[str] = set()
     copied: list[dict[str, Any]] = []
     idle: list[str] = []
+    policy_ids = {id(e) for e in pods.policies}
     policy_files = sorted({e.path for e in pods.policies})
     for path in policy_files:
         entries = by_file[path]
@@ -421,7 +427,7 @@ def _policies(
                     needed.add(str(e.obj["metadata"]["namespace"]))
             continue
         for e in entries:
-            if e not in pods.policies:
+            if id(e) not in policy_ids:
                 continue
             namespace = (e.obj.get("metadata") or {}).get("namespace") or "default"
             if e.kind in k8svalidate.CLUSTER_SCOPED_KINDS:

@@ -51,10 +51,11 @@ def shown_list(items: Sequence[str]) -> str:
     return listed + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
-def files_of(paths: Sequence[str], what: str) -> list[str]:
+def files_of(paths: Sequence[str], what: str, *, empty_ok: bool = False) -> list[str]:
     """The files of ``paths``: files as given, directories as their YAML/JSON files (sorted).
 
-    Hidden files and directories and ``*.netpol.yaml`` scenario files are left out.
+    Hidden files and directories and ``*.netpol.yaml`` scenario files are left out. A
+    directory without such files is an error unless ``empty_ok``.
     """
     from harness.scenario.loader import SUFFIX
     from harness.scenario.yamlload import escape
@@ -73,7 +74,7 @@ def files_of(paths: Sequence[str], what: str) -> list[str]:
             and not any(part.startswith(".") for part in f.relative_to(path).parts)
             and f.is_file()
         )
-        if not found:
+        if not found and not empty_ok:
             raise ConfigError(
                 f"{escape(given)}: {what}: the directory holds no .yaml, .yml or .json file "
                 "(fix: give a directory of manifests, or a file)"
@@ -243,7 +244,10 @@ def load_manifests(given: str, what: str) -> Manifests:
     """
     from harness.scenario.yamlload import escape
 
-    entries, scenarios = read_entries(files_of([given], what))
+    # No policies is a side too (the first policies of a namespace): an empty directory,
+    # or an empty file such as /dev/null.
+    files = [f for f in files_of([given], what, empty_ok=True) if not _blank(f)]
+    entries, scenarios = read_entries(files)
     if scenarios:
         raise ConfigError(
             f"{escape(scenarios[0])}: {what}: a scenario file is not a manifest (fix: give the "
@@ -263,7 +267,24 @@ def load_manifests(given: str, what: str) -> Manifests:
             f"{what}: left out {len(left_out)} object(s) that are not policies or "
             f"namespaces (the pods come from --pods): {shown_list(left_out)}"
         )
+    if not side.policies:
+        side.notes.append(f"{what}: no policies in {escape(given)}: every pod is unrestricted")
     return side
+
+
+def _blank(path: str) -> bool:
+    """An empty (or only white space) file, or a character device such as /dev/null."""
+    import stat
+
+    try:
+        info = Path(path).stat()
+        if stat.S_ISCHR(info.st_mode) and path == "/dev/null":
+            return True
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 4096:
+            return False
+        return not Path(path).read_bytes().strip()
+    except OSError:
+        return False
 
 
 # ---------------------------------------------------------------- pods

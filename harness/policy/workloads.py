@@ -5,9 +5,10 @@ DaemonSets, Jobs (and ReplicaSets, ReplicationControllers, CronJobs) instead:
 :func:`template_pod` turns one into the Pod its template makes (labels, containers,
 ports, service account; no IP yet). A cluster dump holds every replica:
 :func:`group_pods` folds pods of one namespace with the same labels, once the labels a
-controller adds per pod or per revision (:data:`CONTROLLER_LABELS`) are left out, into
-one :class:`PodGroup` named after its workload (``web-5d8f7c9b6-x2x8q`` -> ``web``).
-Policies select by namespace and labels, so one pod of a group speaks for all of it.
+controller adds per pod or per revision (:data:`CONTROLLER_LABELS`) are left out, and
+the same container ports, into one :class:`PodGroup` named after its workload
+(``web-5d8f7c9b6-x2x8q`` -> ``web``). Policies select by namespace and labels, so one pod
+of a group speaks for all of it (an ``ipBlock`` naming one replica's address aside).
 """
 
 from __future__ import annotations
@@ -149,19 +150,41 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def declared_ports(pod: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """The pod's container ports as sorted (number, protocol, name) text triples."""
+    found: set[tuple[str, str, str]] = set()
+    containers = _mapping(pod.get("spec")).get("containers")
+    for container in containers if isinstance(containers, list) else ():
+        ports = _mapping(container).get("ports")
+        for port in ports if isinstance(ports, list) else ():
+            port = _mapping(port)
+            found.add(
+                (
+                    str(port.get("containerPort")),
+                    str(port.get("protocol") or "TCP"),
+                    str(port.get("name") or ""),
+                )
+            )
+    return tuple(sorted(found))
+
+
+GroupKey = tuple[str, frozenset[tuple[str, str]], tuple[tuple[str, str, str], ...]]
+
+
 def group_pods(pods: Iterable[Mapping[str, Any]]) -> list[PodGroup]:
-    """Pods grouped by namespace and stable labels, in the order their groups first appear.
+    """Pods grouped by namespace, stable labels and declared ports, in first-seen order.
 
     Each group's pod is a copy of its first member renamed to the group's name; names
     are unique per namespace (``web``, ``web-2`` for a second group that would be ``web``).
     """
-    order: list[tuple[str, frozenset[tuple[str, str]]]] = []
-    members: dict[tuple[str, frozenset[tuple[str, str]]], list[Mapping[str, Any]]] = {}
+    order: list[GroupKey] = []
+    members: dict[GroupKey, list[Mapping[str, Any]]] = {}
     for pod in pods:
         meta = _mapping(pod.get("metadata"))
         key = (
             str(meta.get("namespace") or "default"),
             frozenset(stable_labels(labels_of(pod)).items()),
+            declared_ports(pod),
         )
         if key not in members:
             order.append(key)
@@ -170,7 +193,7 @@ def group_pods(pods: Iterable[Mapping[str, Any]]) -> list[PodGroup]:
     taken: dict[str, set[str]] = {}
     groups: list[PodGroup] = []
     for key in order:
-        namespace, labels = key
+        namespace, labels, _ = key
         first = members[key][0]
         name = _unique(workload_name(first), taken.setdefault(namespace, set()))
         copied: dict[str, Any] = copy.deepcopy(dict(first))
