@@ -348,9 +348,25 @@ class Checker:
                 )
             port = found
         probe = _probe(source, target, port, request.protocol, request.expect)
-        notes: list[str] = []
-        container, outcome, detail = self._run(src_pod, probe, target_ip, request.timeout, notes)
-        explanation, predicted = self._explain(source, target, port, request.protocol)
+        return self._probe_and_report(request, src_pod, probe, target, target_ip, target, [], start)
+
+    def _probe_and_report(
+        self,
+        request: CheckRequest,
+        src_pod: Mapping[str, Any],
+        probe: Probe,
+        target: PodRef,
+        address: str,
+        explain_to: PodRef | str | None,
+        notes: list[str],
+        start: float,
+    ) -> CheckResult:
+        """Run ``probe`` from the FROM pod, explain it by ``explain_to``, say what it means."""
+        source, port = probe.source_pod, probe.port
+        container, outcome, detail = self._run(src_pod, probe, address, request.timeout, notes)
+        explanation, predicted = ("", None)
+        if explain_to is not None:
+            explanation, predicted = self._explain(source, explain_to, port, probe.protocol)
         if predicted is not None and outcome in (Outcome.CONNECTED, Outcome.DROPPED):
             observed = outcome is Outcome.CONNECTED
             if observed != predicted:
@@ -362,16 +378,16 @@ class Checker:
         if outcome is Outcome.REFUSED:
             notes.append(
                 f"refused: the packet reached {target} but nothing listens on "
-                f"{port}/{request.protocol} (or a REJECT rule answered): not a policy drop"
+                f"{port}/{probe.protocol} (or a REJECT rule answered): not a policy drop"
             )
         rerun = probing.rerun_command(
-            probe, target_ip, source.namespace, source.name, container, request.timeout
+            probe, address, source.namespace, source.name, container, request.timeout
         )
         return CheckResult(
             request=request,
             source=source,
             target=target,
-            target_ip=target_ip,
+            target_ip=address,
             port=port,
             outcome=outcome,
             detail=detail,
@@ -381,6 +397,7 @@ class Checker:
             rerun=rerun,
             seconds=self._clock() - start,
             notes=tuple(notes),
+            kind=probe.kind,
         )
 
     def _check_named(
@@ -418,28 +435,8 @@ class Checker:
             request.expect or "allow",
         )
         probe = Probe(f"check::{cell.key}", cell, kind, source, port, cell.protocol, host=host)
-        container, outcome, detail = self._run(src_pod, probe, host, request.timeout, notes)
-        explanation, predicted = ("", None)
-        if explain_to is not None:
-            explanation, predicted = self._explain(source, explain_to, port, cell.protocol)
-        rerun = probing.rerun_command(
-            probe, host, source.namespace, source.name, container, request.timeout
-        )
-        return CheckResult(
-            request=request,
-            source=source,
-            target=target,
-            target_ip=host,
-            port=port,
-            outcome=outcome,
-            detail=detail,
-            container=container,
-            explanation=explanation,
-            predicted=predicted,
-            rerun=rerun,
-            seconds=self._clock() - start,
-            notes=tuple(notes),
-            kind=kind,
+        return self._probe_and_report(
+            request, src_pod, probe, target, host, explain_to, notes, start
         )
 
     def _cluster_domain(self, source: PodRef, pod: Mapping[str, Any]) -> str:
