@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
@@ -25,6 +26,9 @@ from netpol_sandbox.daemon import build_server
 from netpol_sandbox.faults import Faults
 from netpol_sandbox.kubeconfig import write as write_kubeconfig
 from tests.sandbox.fakenode import FakeNode
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 TOKEN = "test-admin-token"
 
@@ -53,7 +57,7 @@ class Api:
     node: FakeNode
     loop: asyncio.AbstractEventLoop
     pki: pki_module.Pki | None = None
-    clients: list[Any] = field(default_factory=list)
+    clients: list[ApiClient] = field(default_factory=list)
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` inside the server's loop (for looking at the store) and return its result."""
@@ -107,19 +111,27 @@ class Api:
     def core(self) -> Any:
         """A fresh CoreV1Api (one ApiClient per caller: stream() is not thread-safe)."""
         from kubernetes import client
-        from kubernetes import config
 
-        api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        api_client = new_client(self.kubeconfig)
         self.clients.append(api_client)
         return client.CoreV1Api(api_client)
 
     def networking(self) -> Any:
         from kubernetes import client
-        from kubernetes import config
 
-        api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        api_client = new_client(self.kubeconfig)
         self.clients.append(api_client)
         return client.NetworkingV1Api(api_client)
+
+
+def new_client(kubeconfig: Path | str) -> ApiClient:
+    """An ApiClient of the official client from the kubeconfig file ``kubeconfig``."""
+    from kubernetes import client
+    from kubernetes import config
+
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    assert isinstance(api_client, client.ApiClient)
+    return api_client
 
 
 _PKI: dict[str, pki_module.Pki] = {}
@@ -174,7 +186,7 @@ def start_api(
         yield api
     finally:
         for api_client in api.clients:
-            api_client.close()
+            api_client.close()  # type: ignore[no-untyped-call]
 
         async def teardown() -> None:
             await holder["runner"].cleanup()
@@ -212,7 +224,7 @@ def wait_service_account(core: Any, namespace: str, timeout: float = 10.0) -> No
     cluster before it creates pods there (until then: 403 error looking up service account)."""
     import time
 
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     deadline = time.monotonic() + timeout
     while True:

@@ -16,6 +16,10 @@ class ImagePullError(Exception):
         self.message = message
 
 
+class PodNotFound(LookupError):
+    pass
+
+
 KNOWN = ("curlimages/curl", "nginx", "nginxinc/nginx-unprivileged", "busybox")
 
 
@@ -35,6 +39,8 @@ class FakeNode:
         next(self._hosts)
         self._dns = str(next(self._hosts))
         self.pods: dict[tuple[str, str], str] = {}
+        #: ephemeral containers started, by pod: name -> image
+        self.ephemeral: dict[tuple[str, str], dict[str, str]] = {}
         self.deleted: list[tuple[str, str]] = []
         self.syncs: list[tuple[int, int, int, int]] = []
         self.policies: list[dict[str, Any]] = []  # as of the last sync_network
@@ -69,7 +75,21 @@ class FakeNode:
     async def delete_pod(self, namespace: str, name: str) -> None:
         await asyncio.sleep(self.delete_delay)
         self.pods.pop((namespace, name), None)
+        self.ephemeral.pop((namespace, name), None)
         self.deleted.append((namespace, name))
+
+    async def start_ephemeral(self, namespace: str, name: str, container: dict[str, Any]) -> None:
+        """As Node.start_ephemeral: PodNotFound unless the pod runs, ImagePullError for an
+        unknown image; a container already there is left as it is."""
+        if (namespace, name) not in self.pods:
+            raise PodNotFound(f"pod {namespace}/{name} is not running on the sandbox node")
+        cname = str(container.get("name") or "")
+        containers = self.ephemeral.setdefault((namespace, name), {})
+        if cname and cname not in containers:
+            image = str(container.get("image") or "")
+            if _repository(image) not in KNOWN:
+                raise ImagePullError(f'Failed to pull image "{image}": not found in the sandbox')
+            containers[cname] = image
 
     async def exec(
         self, namespace: str, name: str, container: str | None, argv: list[str]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from netpol_sandbox.admission import violations
 from tests.sandbox.conftest import FAST
@@ -62,6 +62,7 @@ def test_restricted_rejects_privileged_pod_with_the_real_message(api: Api) -> No
     with pytest.raises(ApiException) as err:
         core.create_namespaced_pod("locked", PRIVILEGED)
     assert err.value.status == 403
+    assert err.value.body is not None
     status = json.loads(err.value.body)
     assert status["reason"] == "Forbidden"
     assert status["message"] == (
@@ -93,6 +94,7 @@ def test_baseline_only_checks_baseline(api: Api) -> None:
     assert core.create_namespaced_pod("base", plain).metadata.name == "plain"
     with pytest.raises(ApiException) as err:
         core.create_namespaced_pod("base", PRIVILEGED)
+    assert err.value.body is not None
     assert (
         'violates PodSecurity "baseline:latest": privileged (container "c"'
         in json.loads(err.value.body)["message"]

@@ -190,11 +190,15 @@ def test_up_serves_tls_with_its_own_ca_and_token_auth(state_dir: Path, tmp_path:
     assert _get(f"{server}/version", None, ca_file)[0] == 200  # public-info-viewer
 
     # the official client, unchanged, from the kubeconfig
-    api_client = config.new_client_from_config(config_file=up.stdout.strip())
+    api_client = config.new_client_from_config(config_file=up.stdout.strip())  # type: ignore[no-untyped-call]
     try:
-        names = {ns.metadata.name for ns in client.CoreV1Api(api_client).list_namespace().items}
+        namespaces = client.CoreV1Api(api_client).list_namespace().items
     finally:
         api_client.close()
+    names: set[str | None] = set()
+    for ns in namespaces:
+        assert ns.metadata is not None
+        names.add(ns.metadata.name)
     assert "kube-system" in names
     assert cli("status", "--state-dir", str(state_dir)).returncode == 0
 

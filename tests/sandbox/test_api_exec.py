@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from tests.sandbox.conftest import TOKEN
@@ -94,7 +94,7 @@ def test_pending_pod_is_400(tmp_path: Any) -> None:
     from netpol_sandbox.faults import Faults
     from tests.sandbox.conftest import start_api
 
-    gen = start_api(tmp_path, Faults(pod_start_delay=30.0, policy_delay=0.01))
+    gen = start_api(tmp_path, Faults(pod_start_delay=(30.0, 30.0), policy_delay=(0.01, 0.01)))
     api = next(gen)
     try:
         core = api.core()
@@ -129,7 +129,9 @@ def test_parallel_execs_with_one_client_per_thread(api: Api) -> None:
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert sorted(results) == sorted([i for i in range(8) for _ in range(3)])
+    codes = [code for code in results if code is not None]
+    assert len(codes) == len(results), results  # every exec reported its exit status
+    assert sorted(codes) == sorted([i for i in range(8) for _ in range(3)])
 
 
 def test_v4_only_and_no_subprotocol(api: Api) -> None:

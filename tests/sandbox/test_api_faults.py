@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from netpol_sandbox.controllers import PODS
 from netpol_sandbox.errors import ConfigError
@@ -24,7 +24,9 @@ from tests.sandbox.test_api_objects import wait_for
 
 
 def faulty(tmp_path: Path, **knobs: Any) -> Iterator[Api]:
-    return start_api(tmp_path, Faults(pod_start_delay=0.01, policy_delay=0.01, seed=1, **knobs))
+    return start_api(
+        tmp_path, Faults(pod_start_delay=(0.01, 0.01), policy_delay=(0.01, 0.01), seed=1, **knobs)
+    )
 
 
 def finish(gen: Iterator[Api]) -> None:
@@ -45,6 +47,7 @@ def test_api_429_has_retry_after_and_spares_discovery(tmp_path: Path) -> None:
         with pytest.raises(ApiException) as err:
             api.core().list_namespace()
         assert err.value.status == 429
+        assert err.value.headers is not None
         assert err.value.headers["Retry-After"] == "1"
     finally:
         finish(gen)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes import watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.sandbox.conftest import Api
 from tests.sandbox.conftest import wait_service_account
@@ -43,6 +43,7 @@ def make_ns(core: Any, name: str, labels: dict[str, str] | None = None) -> None:
 
 
 def body(exc: ApiException) -> dict[str, Any]:
+    assert exc.body is not None
     data: dict[str, Any] = json.loads(exc.body)
     return data
 
@@ -116,7 +117,10 @@ def test_never_pull_knob(tmp_path: Any) -> None:
     from tests.sandbox.conftest import start_api
 
     gen = start_api(
-        tmp_path, Faults(pod_start_delay=0.01, policy_delay=0.01, never_pull=("curlimages/*",))
+        tmp_path,
+        Faults(
+            pod_start_delay=(0.01, 0.01), policy_delay=(0.01, 0.01), never_pull=("curlimages/*",)
+        ),
     )
     api = next(gen)
     try:
@@ -226,8 +230,8 @@ def test_watch_streams_added_modified_deleted(api: Api) -> None:
 
     def watcher() -> None:
         watcher_core = api.core()
-        w = watch.Watch()
-        for event in w.stream(
+        w = watch.Watch()  # type: ignore[no-untyped-call]
+        for event in w.stream(  # type: ignore[no-untyped-call]
             watcher_core.list_namespaced_config_map,
             "w",
             resource_version=start_rv,
@@ -241,7 +245,7 @@ def test_watch_streams_added_modified_deleted(api: Api) -> None:
                 )
             )
             if event["type"] == "DELETED":
-                w.stop()
+                w.stop()  # type: ignore[no-untyped-call]
 
     thread = threading.Thread(target=watcher)
     thread.start()
@@ -259,8 +263,11 @@ def test_watch_without_resource_version_lists_first(api: Api) -> None:
     core.create_namespaced_config_map(
         "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="pre"))
     )
+    w = watch.Watch()  # type: ignore[no-untyped-call]
     events = list(
-        watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=1)
+        w.stream(  # type: ignore[no-untyped-call]
+            core.list_namespaced_config_map, "default", timeout_seconds=1
+        )
     )
     assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "pre")]
 
@@ -309,7 +316,7 @@ def _apply(
 
 def test_server_side_apply_creates_then_updates_and_prunes(api: Api) -> None:
     path = "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies/np"
-    doc = {
+    doc: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": "np", "labels": {"keep": "1", "drop": "1"}},
@@ -404,7 +411,7 @@ def test_graceful_pod_delete_calls_node(api: Api) -> None:
         try:
             core.read_namespaced_pod("gone", "default")
         except ApiException as exc:
-            return exc.status == 404
+            return bool(exc.status == 404)
         return False
 
     assert wait_for(gone, "pod removed")
@@ -433,7 +440,7 @@ def test_namespace_delete_cascades(api: Api) -> None:
         try:
             core.read_namespace("casc")
         except ApiException as exc:
-            return exc.status == 404
+            return bool(exc.status == 404)
         return False
 
     assert wait_for(ns_gone, "namespace gone")
@@ -493,6 +500,7 @@ def test_discovery_and_ssar(api: Api) -> None:
             )
         )
     )
+    assert review.status is not None
     assert review.status.allowed is True
 
 

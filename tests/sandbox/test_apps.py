@@ -11,7 +11,7 @@ from kubernetes import client
 from tests.sandbox.conftest import Api
 from tests.sandbox.test_api_objects import wait_for
 
-DEPLOYMENT = {
+DEPLOYMENT: dict[str, Any] = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
     "metadata": {"name": "web"},
@@ -24,6 +24,19 @@ DEPLOYMENT = {
         },
     },
 }
+
+
+def deployment(body: dict[str, Any]) -> client.V1Deployment:
+    """``body`` as the client's model (what the client itself makes of a dict body)."""
+    model = client.V1Deployment.from_dict(body)
+    assert model is not None
+    return model
+
+
+def deployment_status(apps: client.AppsV1Api, name: str, ns: str) -> client.V1DeploymentStatus:
+    status = apps.read_namespaced_deployment(name, ns).status
+    assert status is not None
+    return status
 
 
 def _pods(core: Any, ns: str) -> list[Any]:
@@ -39,7 +52,7 @@ def test_deployment_replicaset_pods_status_scale_and_cascade(api: Api) -> None:
     apps = client.AppsV1Api(core.api_client)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="app")))
     # created at once: the ReplicaSet controller retries while the ServiceAccount is missing
-    apps.create_namespaced_deployment("app", DEPLOYMENT)
+    apps.create_namespaced_deployment("app", deployment(DEPLOYMENT))
 
     sets = wait_for(lambda: apps.list_namespaced_replica_set("app").items, "a ReplicaSet")
     assert len(sets) == 1
@@ -57,14 +70,16 @@ def test_deployment_replicaset_pods_status_scale_and_cascade(api: Api) -> None:
         assert pod.metadata.owner_references[0].name == rs.metadata.name
 
     apps_ready = wait_for(
-        lambda: apps.read_namespaced_deployment("web", "app").status.available_replicas == 3,
+        lambda: deployment_status(apps, "web", "app").available_replicas == 3,
         "3 available",
     )
     assert apps_ready
-    status = apps.read_namespaced_deployment("web", "app").status
+    status = deployment_status(apps, "web", "app")
     assert (status.replicas, status.ready_replicas, status.updated_replicas) == (3, 3, 3)
+    assert status.conditions is not None
     assert {c.type: c.status for c in status.conditions}["Available"] == "True"
     rs_status = apps.read_namespaced_replica_set(rs.metadata.name, "app").status
+    assert rs_status is not None
     assert (rs_status.ready_replicas, rs_status.available_replicas) == (3, 3)
 
     # a pod deleted by hand is replaced
@@ -79,11 +94,12 @@ def test_deployment_replicaset_pods_status_scale_and_cascade(api: Api) -> None:
 
     # scaling through the scale subresource
     scale = apps.read_namespaced_deployment_scale("web", "app")
+    assert scale.spec is not None
     assert scale.spec.replicas == 3
     apps.patch_namespaced_deployment_scale("web", "app", {"spec": {"replicas": 1}})
     wait_for(lambda: len(_pods(core, "app")) == 1, "scaled to 1")
     wait_for(
-        lambda: apps.read_namespaced_deployment("web", "app").status.replicas == 1,
+        lambda: deployment_status(apps, "web", "app").replicas == 1,
         "status.replicas 1",
     )
 
@@ -96,7 +112,7 @@ def test_deployment_replicaset_pods_status_scale_and_cascade(api: Api) -> None:
 def test_a_new_template_makes_a_new_replicaset(api: Api) -> None:
     core = api.core()
     apps = client.AppsV1Api(core.api_client)
-    apps.create_namespaced_deployment("default", DEPLOYMENT)
+    apps.create_namespaced_deployment("default", deployment(DEPLOYMENT))
     first = wait_for(lambda: apps.list_namespaced_replica_set("default").items, "rs")[0]
     apps.patch_namespaced_deployment(
         "web",
@@ -105,8 +121,12 @@ def test_a_new_template_makes_a_new_replicaset(api: Api) -> None:
     )
 
     def new_sets() -> list[Any]:
-        items = apps.list_namespaced_replica_set("default").items
-        return [rs for rs in items if rs.metadata.name != first.metadata.name]
+        new = []
+        for rs in apps.list_namespaced_replica_set("default").items:
+            assert rs.metadata is not None
+            if rs.metadata.name != first.metadata.name:
+                new.append(rs)
+        return new
 
     second = wait_for(new_sets, "second rs")[0]
     assert second.metadata.labels["pod-template-hash"] != first.metadata.labels["pod-template-hash"]
@@ -124,14 +144,15 @@ def test_a_new_template_makes_a_new_replicaset(api: Api) -> None:
 
 
 def test_invalid_deployment_is_422(api: Api) -> None:
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     apps = client.AppsV1Api(api.core().api_client)
     bad = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"], "selector": {"matchLabels": {"a": "b"}}}}
     try:
-        apps.create_namespaced_deployment("default", bad)
+        apps.create_namespaced_deployment("default", deployment(bad))
     except ApiException as exc:
         assert exc.status == 422
+        assert exc.body is not None
         assert "`selector` does not match template `labels`" in exc.body
     else:
         raise AssertionError("accepted")

@@ -229,7 +229,7 @@ def test_match_expressions() -> None:
 
 
 def test_services_dnat_to_endpoints_by_named_target_port() -> None:
-    svc = {
+    svc: dict[str, Any] = {
         "metadata": {"namespace": "x", "name": "web"},
         "spec": {
             "clusterIP": "10.96.0.7",
@@ -308,7 +308,7 @@ def test_only_pods_whose_rules_tighten_lose_their_flows() -> None:
 def test_loosening_and_peers_coming_or_going_clear_nothing_of_the_others() -> None:
     only_b = pol("x", {"podSelector": {"matchLabels": {"app": "b"}}})
     assert not _flows([only_b], [])  # b no longer isolated
-    from_x = {"from": [{"podSelector": {}}]}
+    from_x: dict[str, Any] = {"from": [{"podSelector": {}}]}
     allow = pol("x", {"podSelector": {"matchLabels": {"app": "b"}}, "ingress": [from_x]})
     assert not _flows([only_b], [allow])  # b allows more
     # a goes away: b's element for a vanishes, but only a's own flows are cleared

@@ -29,7 +29,7 @@ X_CLIENT2 = ("x", "client2")
 Y_CLIENT = ("y", "client")
 Z_CLIENT = ("z", "client")
 EXTERNAL = "198.51.100.10"
-WEB_PORTS = [
+WEB_PORTS: list[dict[str, Any]] = [
     {"name": "http", "containerPort": 8080},
     {"name": "alt", "containerPort": 8081},
     {"containerPort": 9001},

@@ -12,6 +12,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,10 @@ pytestmark = [NEEDS_ROOT, pytest.mark.sandbox]
 
 EXTERNAL = "198.51.100.10"
 LOWEST_MAC = "02:00:00:00:00:01"  # below any random (locally administered) veth address
-UDP_PORTS = [{"containerPort": 80}, {"name": "echo", "containerPort": 5353, "protocol": "UDP"}]
+UDP_PORTS: list[dict[str, Any]] = [
+    {"containerPort": 80},
+    {"name": "echo", "containerPort": 5353, "protocol": "UDP"},
+]
 
 
 def _ip(netns: str, *args: str) -> str:
@@ -96,7 +100,10 @@ def test_bridge_mac_is_fixed_and_survives_its_lowest_port_going_away(tmp_path: P
 
 def test_sctp_container_ports_are_declared_only(tmp_path: Path) -> None:
     """An SCTP containerPort is not turned into a TCP listener (nor waited for)."""
-    ports = [{"containerPort": 80}, {"containerPort": 9000, "protocol": "SCTP"}]
+    ports: list[dict[str, Any]] = [
+        {"containerPort": 80},
+        {"containerPort": 9000, "protocol": "SCTP"},
+    ]
     with running_node(tmp_path) as r:
         ip = r.add_pod(pod("a", "web", NGINX, {"app": "web"}, ports))
         r.add_pod(pod("a", "client"))

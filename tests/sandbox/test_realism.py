@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes import watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from netpol_sandbox import enforce
 from netpol_sandbox.faults import Faults
@@ -58,12 +58,14 @@ def test_default_service_account_comes_late_and_pods_are_403_until_then(real: Ap
     assert core.list_namespaced_service_account("fresh").items == []
 
     # the ServiceAccount controller: a watch sees `default` ADDED within the bound
-    stream = watch.Watch()
+    stream = watch.Watch()  # type: ignore[no-untyped-call]
     names = []
-    for event in stream.stream(core.list_namespaced_service_account, "fresh", timeout_seconds=5):
+    for event in stream.stream(  # type: ignore[no-untyped-call]
+        core.list_namespaced_service_account, "fresh", timeout_seconds=5
+    ):
         names.append((event["type"], event["object"].metadata.name))
         break
-    stream.stop()
+    stream.stop()  # type: ignore[no-untyped-call]
     elapsed = time.monotonic() - started
     assert names == [("ADDED", "default")]
     assert 0.4 <= elapsed <= 2.5, elapsed
@@ -123,7 +125,7 @@ def _programmed_on(policies: list[dict[str, Any]], name: str) -> set[str] | None
 
 def test_a_policy_reaches_each_pod_after_its_own_delay(tmp_path: Path) -> None:
     # pods start fast here: this test is about the policy lag (bound 1 s, the default)
-    for api in start_api(tmp_path, Faults(seed=3, pod_start_delay=0.01)):
+    for api in start_api(tmp_path, Faults(seed=3, pod_start_delay=(0.01, 0.01))):
         core = api.core()
         names = [f"p{i}" for i in range(6)]
         for name in names:
