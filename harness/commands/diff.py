@@ -23,6 +23,8 @@ from typing import Any
 from typing import TextIO
 
 from harness.errors import ConfigError
+from harness.report.markdown import cell
+from harness.report.markdown import code
 
 if TYPE_CHECKING:
     from harness.policy.diff import CellChange
@@ -212,22 +214,14 @@ def render_json(result: DiffResult, what: dict[str, str]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def _md(text: object) -> str:
-    """One Markdown table cell: one line, pipes escaped, HTML defused, bounded."""
-    line = " ".join(str(text).split())
-    line = line.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-    return line if len(line) <= 300 else line[:299] + "…"
-
-
 def _md_code(text: object) -> str:
-    line = " ".join(str(text).split()).replace("|", "\\|").replace("`", "'")
-    return f"`{line}`"
+    return code(text) or "``"
 
 
 def render_markdown(result: DiffResult, what: dict[str, str]) -> str:
     """A pull-request comment: the headline, a table of the changed cells, the details."""
     lines = [
-        f"### netpol-harness diff: {_md(_headline(result))}",
+        f"### netpol-harness diff: {cell(_headline(result))}",
         "",
         f"Before {_md_code(what['before'])}, after {_md_code(what['after'])}, "
         f"pods from {_md_code(what['pods'])}.",
@@ -243,8 +237,8 @@ def render_markdown(result: DiffResult, what: dict[str, str]) -> str:
     for c in shown:
         after_side = _sides(c)[-1][1]
         lines.append(
-            f"| {_md_code(c.source)} | {_md_code(c.destination)} | {_md(c.port)}/{c.protocol} | "
-            f"{_verdict(c.before)} | **{_verdict(c.after)}** | {_md(_side_text(after_side))} |"
+            f"| {_md_code(c.source)} | {_md_code(c.destination)} | {cell(c.port)}/{c.protocol} | "
+            f"{_verdict(c.before)} | **{_verdict(c.after)}** | {cell(_side_text(after_side))} |"
         )
     if len(result.changes) > MARKDOWN_CELLS:
         rest = len(result.changes) - MARKDOWN_CELLS
@@ -252,7 +246,7 @@ def render_markdown(result: DiffResult, what: dict[str, str]) -> str:
     lines += ["", "<details><summary>The engine's decisions, before and after</summary>", ""]
     for c in shown:
         lines += [
-            f"**{_md(c.key)}**",
+            f"**{cell(c.key)}**",
             "",
             "```",
             "before: " + c.before.explain().replace("```", "'''"),

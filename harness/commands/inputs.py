@@ -30,6 +30,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.commands.predict import identity
+from harness.commands.predict import validated
 from harness.errors import ConfigError
 from harness.errors import HarnessError
 from harness.errors import ScenarioError
@@ -88,18 +90,6 @@ def files_of(paths: Sequence[str], what: str, *, empty_ok: bool = False) -> list
     return out
 
 
-def identity(obj: Mapping[str, Any]) -> str:
-    """``Kind namespace/name`` (or ``Kind name``) for messages."""
-    from harness.scenario.yamlload import escape
-
-    meta = obj.get("metadata")
-    meta = meta if isinstance(meta, Mapping) else {}
-    kind = escape(str(obj.get("kind") or "object"))[:60]
-    name = escape(str(meta.get("name") or "?"))[:80]
-    namespace = meta.get("namespace")
-    return f"{kind} {escape(str(namespace))[:63]}/{name}" if namespace else f"{kind} {name}"
-
-
 def is_policy(obj: Mapping[str, Any]) -> bool:
     """Does the object decide traffic itself (a policy kind, or part of one: a Tier)?"""
     from harness.policy.model import POLICY_GROUPS
@@ -137,32 +127,15 @@ def _is_scenario(objects: list[tuple[int, Any]]) -> bool:
 def _entry(path: str, line: int, obj: Any) -> Entry:
     """``obj`` validated (API server rules, then the engine's own parse)."""
     from harness.policy.engine import parse_objects
-    from harness.policy.model import classify
-    from harness.scenario import k8svalidate
-    from harness.scenario.checker import all_errors
-    from harness.scenario.checker import combine
-    from harness.scenario.checker import type_name
-    from harness.scenario.yamlload import YMap
     from harness.scenario.yamlload import to_plain
 
-    if not isinstance(obj, YMap):
-        raise ScenarioError(
-            path,
-            line,
-            f"expected a Kubernetes object (a mapping), got {type_name(obj)}",
-            "give Kubernetes objects: multi-document YAML or a kind: List",
-        )
-    ident = identity(obj)
-    try:
-        k8svalidate.validate(obj, path, line)
-    except ScenarioError as exc:
-        raise combine(
-            [ScenarioError(e.path, e.line, f"{ident}: {e.message}", e.fix) for e in all_errors(exc)]
-        ) from None
-    action, why = classify(obj.get("apiVersion"), obj.get("kind"))
-    if action in ("policy", "unknown"):
-        text, _, fix = why.partition(" (fix: ")
-        raise ScenarioError(path, obj.value_line("kind"), f"{ident}: {text}", fix.removesuffix(")"))
+    _, action = validated(
+        path,
+        line,
+        obj,
+        refused=("policy", "unknown"),
+        give="give Kubernetes objects: multi-document YAML or a kind: List",
+    )
     plain: dict[str, Any] = to_plain(obj)
     parsed = workloads.template_pod(plain) if action == "workload" else plain
     if action != "ignore":

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Container
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -169,7 +170,8 @@ def load_objects(path: str) -> list[tuple[int, Any]]:
     return objects
 
 
-def _identity(obj: Any) -> str:
+def identity(obj: Any) -> str:
+    """``Kind namespace/name`` (or ``Kind name``) for messages; ``object`` for a non-mapping."""
     from harness.scenario.yamlload import escape
 
     meta = obj.get("metadata") if isinstance(obj, Mapping) else None
@@ -180,29 +182,27 @@ def _identity(obj: Any) -> str:
     return f"{kind} {escape(str(namespace))[:63]}/{name}" if namespace else f"{kind} {name}"
 
 
-def _checked(path: str, line: int, obj: Any, notes: list[str]) -> Any:
-    """``obj`` validated as the API server would, refused when predictions cannot model it.
+def validated(
+    path: str, line: int, obj: Any, *, refused: Container[str], give: str
+) -> tuple[str, str]:
+    """``obj`` validated as the API server would: its identity and what the engine does with it.
 
-    Returns the plain object to use, or None for an object that cannot change traffic
-    (noted in ``notes``).
+    The action is :func:`harness.policy.model.classify`'s; an action in ``refused`` is an
+    error that says why, and so is an object that is not a mapping (``give`` says what to
+    pass instead). Problems name ``path`` and the line of the offending field.
     """
     from harness.policy.model import classify
     from harness.scenario import k8svalidate
     from harness.scenario.checker import all_errors
     from harness.scenario.checker import combine
+    from harness.scenario.checker import type_name
     from harness.scenario.yamlload import YMap
-    from harness.scenario.yamlload import to_plain
 
     if not isinstance(obj, YMap):
-        from harness.scenario.checker import type_name
-
         raise ScenarioError(
-            path,
-            line,
-            f"expected a Kubernetes object (a mapping), got {type_name(obj)}",
-            "give Namespace, Pod and NetworkPolicy objects or a kind: List",
+            path, line, f"expected a Kubernetes object (a mapping), got {type_name(obj)}", give
         )
-    ident = _identity(obj)
+    ident = identity(obj)
     try:
         k8svalidate.validate(obj, path, line)
     except ScenarioError as exc:
@@ -210,12 +210,31 @@ def _checked(path: str, line: int, obj: Any, notes: list[str]) -> Any:
             [ScenarioError(e.path, e.line, f"{ident}: {e.message}", e.fix) for e in all_errors(exc)]
         ) from None
     action, why = classify(obj.get("apiVersion"), obj.get("kind"))
+    if action in refused:
+        text, _, fix = why.partition(" (fix: ")
+        raise ScenarioError(path, obj.value_line("kind"), f"{ident}: {text}", fix.removesuffix(")"))
+    return ident, action
+
+
+def _checked(path: str, line: int, obj: Any, notes: list[str]) -> Any:
+    """``obj`` validated as the API server would, refused when predictions cannot model it.
+
+    Returns the plain object to use, or None for an object that cannot change traffic
+    (noted in ``notes``).
+    """
+    from harness.scenario.yamlload import YMap
+    from harness.scenario.yamlload import to_plain
+
+    ident, action = validated(
+        path,
+        line,
+        obj,
+        refused=("policy", "workload", "unknown"),
+        give="give Namespace, Pod and NetworkPolicy objects or a kind: List",
+    )
     if action == "ignore":
         notes.append(ident)
         return None
-    if action != "use":
-        text, _, fix = why.partition(" (fix: ")
-        raise ScenarioError(path, obj.value_line("kind"), f"{ident}: {text}", fix.removesuffix(")"))
     spec = obj.get("spec")
     if obj["kind"] == "Pod" and isinstance(spec, YMap) and spec.get("hostNetwork") is True:
         raise ScenarioError(
@@ -273,7 +292,7 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
                     raise ScenarioError(
                         path,
                         line,
-                        f"{_identity(obj)} is given twice (first at {seen[key]})",
+                        f"{identity(obj)} is given twice (first at {seen[key]})",
                         "keep one of them: a prediction needs one version of each object",
                     )
                 seen[key] = f"{path}:{line}"

@@ -127,6 +127,20 @@ def _versions(endpoint: Endpoint) -> set[int]:
     return {endpoint.version}
 
 
+@dataclass(frozen=True)
+class _Side:
+    """The side of a connection being evaluated: what every rule is matched against."""
+
+    direction: Direction
+    subject: Pod
+    other: Endpoint
+    own_ns: Mapping[str, str]
+    other_ns: Mapping[str, str] | None  # None for an address outside the cluster
+    number: int | None
+    protocol: L4Protocol
+    dst: Pod | None  # the destination pod, when it is one (for named ports)
+
+
 class Evaluation:
     """One side of one connection, evaluated layer by layer."""
 
@@ -148,11 +162,18 @@ class Evaluation:
         number: int | None,
         protocol: L4Protocol,
     ) -> SideVerdict:
-        dst = subject if direction == "ingress" else (other if isinstance(other, Pod) else None)
+        ctx = _Side(
+            direction,
+            subject,
+            other,
+            self.ns_labels(subject.namespace),
+            self.ns_labels(other.namespace) if isinstance(other, Pod) else None,
+            number,
+            protocol,
+            subject if direction == "ingress" else (other if isinstance(other, Pod) else None),
+        )
         trace: list[str] = []
         applied: list[str] = []
-        own_ns = self.ns_labels(subject.namespace)
-        other_ns = self.ns_labels(other.namespace) if isinstance(other, Pod) else None
 
         def done(step: TierStep, allowed: bool, match: RuleMatch | None = None) -> SideVerdict:
             return SideVerdict(
@@ -167,30 +188,29 @@ class Evaluation:
                 tuple(trace),
             )
 
+        def cluster_layer(
+            layer: str, policies: tuple[ClusterPolicy, ...], onward: str
+        ) -> TierStep | None:
+            """The Accept / Deny of an Admin or Baseline policy; None when all pass by."""
+            for pol in policies:
+                step = self._cluster(pol, ctx, layer, applied)
+                if step is None:
+                    continue
+                if step.action == "Pass":
+                    trace.append(f"{step} -> {onward}")
+                    return None
+                return step
+            return None
+
         # 1. Admin
-        for pol in self.layers.admin:
-            step = self._cluster(
-                pol,
-                direction,
-                subject,
-                other,
-                own_ns,
-                other_ns,
-                number,
-                protocol,
-                dst,
-                "admin",
-                applied,
-            )
-            if step is None:
-                continue
-            if step.action == "Pass":
-                trace.append(f"{step} -> to the NetworkPolicy / Calico tiers")
-                break
+        step = cluster_layer("admin", self.layers.admin, "to the NetworkPolicy / Calico tiers")
+        if step is not None:
             return done(step, step.action == "Accept")
         # 2. Calico tiers (Kubernetes NetworkPolicies in the default tier)
         for tier, entries in self.layers.tiers:
-            selecting = [e for e in entries if self._applies(e.policy, subject, own_ns, direction)]
+            selecting = [
+                e for e in entries if self._applies(e.policy, subject, ctx.own_ns, direction)
+            ]
             if not selecting:
                 continue
             applied += [_ref(e.policy) for e in selecting]
@@ -198,7 +218,9 @@ class Evaluation:
             for entry in selecting:
                 if isinstance(entry.policy, NetworkPolicy):
                     knp = entry.policy
-                    match = self.k8s_match(knp, direction, subject, other, number, protocol, dst)
+                    match = self.k8s_match(
+                        knp, direction, subject, other, number, protocol, ctx.dst
+                    )
                     if match is not None:
                         step = TierStep(
                             "tiers",
@@ -213,18 +235,7 @@ class Evaluation:
                     continue
                 cpol = entry.policy
                 for i, rule in enumerate(cpol.rules(direction)):
-                    if not self._calico_rule(
-                        cpol,
-                        rule,
-                        direction,
-                        subject,
-                        other,
-                        own_ns,
-                        other_ns,
-                        number,
-                        protocol,
-                        dst,
-                    ):
+                    if not self._calico_rule(cpol, rule, ctx):
                         continue
                     step = TierStep(
                         "tiers", str(tier), cpol.ref, i, rule.action, str(rule), direction
@@ -255,25 +266,8 @@ class Evaluation:
                 continue
             return done(end, False)
         # 3. Baseline
-        for pol in self.layers.baseline:
-            step = self._cluster(
-                pol,
-                direction,
-                subject,
-                other,
-                own_ns,
-                other_ns,
-                number,
-                protocol,
-                dst,
-                "baseline",
-                applied,
-            )
-            if step is None:
-                continue
-            if step.action == "Pass":
-                trace.append(f"{step} -> to the default")
-                break
+        step = cluster_layer("baseline", self.layers.baseline, "to the default")
+        if step is not None:
             return done(step, step.action == "Accept")
         # 4. Default
         why = "no policy decided" if applied else "no policy selects it"
@@ -297,62 +291,41 @@ class Evaluation:
         return pol.applies(pod, ns_labels, direction)
 
     def _cluster(
-        self,
-        pol: ClusterPolicy,
-        direction: Direction,
-        subject: Pod,
-        other: Endpoint,
-        own_ns: Mapping[str, str],
-        other_ns: Mapping[str, str] | None,
-        number: int | None,
-        protocol: L4Protocol,
-        dst: Pod | None,
-        layer: str,
-        applied: list[str],
+        self, pol: ClusterPolicy, ctx: _Side, layer: str, applied: list[str]
     ) -> TierStep | None:
-        rules = pol.rules(direction)
-        if not rules or not pol.subject.matches(subject, own_ns):
+        rules = pol.rules(ctx.direction)
+        if not rules or not pol.subject.matches(ctx.subject, ctx.own_ns):
             return None  # "CNPs with no ingress rules do not affect ingress traffic"
         applied.append(pol.ref)
+        number, protocol = ctx.number, ctx.protocol
         for i, rule in enumerate(rules):
-            if not any(peer.matches(other, other_ns) for peer in rule.peers):
+            if not any(peer.matches(ctx.other, ctx.other_ns) for peer in rule.peers):
                 continue
             if rule.ports is not None and (
-                number is None or not any(p.matches(number, protocol, dst) for p in rule.ports)
+                number is None or not any(p.matches(number, protocol, ctx.dst) for p in rule.ports)
             ):
                 continue
             tier = "Admin tier" if layer == "admin" else "Baseline tier"
             detail = f"{rule.name!r}" if rule.name else ""
-            return TierStep(layer, tier, pol.ref, i, rule.action, detail, direction)
+            return TierStep(layer, tier, pol.ref, i, rule.action, detail, ctx.direction)
         return None
 
-    def _calico_rule(
-        self,
-        pol: CalicoPolicy,
-        rule: CalicoRule,
-        direction: Direction,
-        subject: Pod,
-        other: Endpoint,
-        own_ns: Mapping[str, str],
-        other_ns: Mapping[str, str] | None,
-        number: int | None,
-        protocol: L4Protocol,
-        dst: Pod | None,
-    ) -> bool:
+    def _calico_rule(self, pol: CalicoPolicy, rule: CalicoRule, ctx: _Side) -> bool:
+        protocol, number = ctx.protocol, ctx.number
         if not protocol_matches(rule.protocol, protocol):
             return False
         if rule.not_protocol is not None and protocol_matches(rule.not_protocol, protocol):
             return False
-        if rule.ip_version is not None and rule.ip_version not in _versions(other):
+        if rule.ip_version is not None and rule.ip_version not in _versions(ctx.other):
             return False
         src: Endpoint
         dst_end: Endpoint
         src_ns: Mapping[str, str] | None
         dst_ns: Mapping[str, str] | None
-        if direction == "ingress":
-            src, src_ns, dst_end, dst_ns = other, other_ns, subject, own_ns
+        if ctx.direction == "ingress":
+            src, src_ns, dst_end, dst_ns = ctx.other, ctx.other_ns, ctx.subject, ctx.own_ns
         else:
-            src, src_ns, dst_end, dst_ns = subject, own_ns, other, other_ns
+            src, src_ns, dst_end, dst_ns = ctx.subject, ctx.own_ns, ctx.other, ctx.other_ns
         if not entity_matches(rule.source, src, pol.namespace, src_ns):
             return False
         if (rule.destination.ports is not None) and number is None:
@@ -364,5 +337,5 @@ class Evaluation:
             dst_ns,
             number=number,
             protocol=protocol,
-            dst=dst,
+            dst=ctx.dst,
         )

@@ -34,18 +34,6 @@ CONTROLLER_LABELS = frozenset(
         "batch.kubernetes.io/job-completion-index",
     }
 )
-#: Kinds whose ``spec.template`` is a pod template (CronJob: ``spec.jobTemplate.spec``).
-TEMPLATE_KINDS = frozenset(
-    {
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "ReplicationController",
-        "Job",
-        "CronJob",
-    }
-)
 #: Phases of pods that run no more: no traffic reaches them, no policy applies.
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 
@@ -57,7 +45,8 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def template_pod(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The Pod a workload's template makes, named after the workload (no IP, no status).
 
-    ``obj`` is a workload of :data:`TEMPLATE_KINDS`; the namespace is the workload's own
+    ``obj`` is a workload of :data:`harness.policy.model.WORKLOAD_KINDS` (``spec.template``
+    is its pod template; a CronJob's is in ``spec.jobTemplate.spec``); the namespace is the workload's own
     (``default`` when it has none, as ``kubectl apply`` without ``-n`` would put it).
     """
     meta = _mapping(obj.get("metadata"))

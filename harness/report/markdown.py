@@ -26,14 +26,15 @@ MAX_CELLS = 50
 _WORD = {Status.PASS.value: "pass", Status.FAIL.value: "**FAIL**", Status.ERROR.value: "**ERROR**"}
 
 
-def _cell(text: object) -> str:
-    """One Markdown table cell: one line, pipes and backticks defused, bounded."""
+def cell(text: object) -> str:
+    """One Markdown table cell: one line, pipes escaped, HTML defused, bounded."""
     line = " ".join(str(text).split())
     line = line.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
     return line if len(line) <= 300 else line[:299] + "…"
 
 
-def _code(text: object) -> str:
+def code(text: object) -> str:
+    """Inline code in a table cell: one line, pipes escaped, backticks defused; "" for none."""
     line = " ".join(str(text).split()).replace("|", "\\|").replace("`", "'")
     return f"`{line}`" if line else ""
 
@@ -42,10 +43,10 @@ def _first_line(text: object) -> str:
     return next((ln.strip() for ln in str(text or "").splitlines() if ln.strip()), "")
 
 
-def _why(cell: CellSummary) -> str:
-    if cell["status"] == Status.ERROR.value:
-        return _first_line(cell.get("detail"))
-    return _first_line(cell.get("explanation")) or _first_line(cell.get("detail"))
+def _why(c: CellSummary) -> str:
+    if c["status"] == Status.ERROR.value:
+        return _first_line(c.get("detail"))
+    return _first_line(c.get("explanation")) or _first_line(c.get("detail"))
 
 
 def markdown_summary(
@@ -65,9 +66,9 @@ def markdown_summary(
         "all scenarios passed" if not bad else f"{len(bad)} of {len(ordered)} scenarios failed"
     )
     lines = [
-        f"## {_cell(title)}: {verdict}",
+        f"## {cell(title)}: {verdict}",
         "",
-        _cell(totals_line(ordered)),
+        cell(totals_line(ordered)),
         "",
         "| scenario | result | cells | passed | failed | errors | flipped | seconds |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -76,16 +77,16 @@ def markdown_summary(
         counts = status_counts(s)
         cells = len(s.get("cells", []))
         lines.append(
-            f"| {_code(s['scenario'])} | {_WORD[scenario_status(s)]} | {cells} | "
+            f"| {code(s['scenario'])} | {_WORD[scenario_status(s)]} | {cells} | "
             f"{counts['pass']} | {counts['fail']} | {counts['error']} | {flipped_count(s)} | "
             f"{float(s.get('seconds') or 0.0):.1f} |"
         )
     for s in bad:
-        lines += ["", f"### {_code(s['scenario'])}"]
+        lines += ["", f"### {code(s['scenario'])}"]
         if s.get("path"):
-            lines += ["", f"File: {_code(s['path'])}"]
+            lines += ["", f"File: {code(s['path'])}"]
         if s.get("setup_error"):
-            lines += ["", f"Not run: {_cell(_first_line(s['setup_error']))}"]
+            lines += ["", f"Not run: {cell(_first_line(s['setup_error']))}"]
         failing = [c for c in s.get("cells", []) if c["status"] != Status.PASS.value]
         if not failing:
             continue
@@ -97,9 +98,9 @@ def markdown_summary(
         for c in failing[:MAX_CELLS]:
             where = f" (line {c['line']})" if c.get("line") else ""
             lines.append(
-                f"| {_code(c['cell'])}{where} | {_WORD[str(c['status'])]} | {c['expected']} | "
-                f"{_cell(c['observed'])} | {'yes' if c.get('flipped') else 'no'} | "
-                f"{_cell(_why(c))} |"
+                f"| {code(c['cell'])}{where} | {_WORD[str(c['status'])]} | {c['expected']} | "
+                f"{cell(c['observed'])} | {'yes' if c.get('flipped') else 'no'} | "
+                f"{cell(_why(c))} |"
             )
         if len(failing) > MAX_CELLS:
             lines += ["", f"… and {len(failing) - MAX_CELLS} more (see the JSON or HTML report)"]
