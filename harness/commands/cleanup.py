@@ -25,6 +25,7 @@ from datetime import UTC
 from datetime import datetime
 from typing import Any
 
+from harness.commands.arguments import add_cluster_options
 from harness.errors import ConfigError
 from harness.errors import HarnessError
 from harness.live.api import CleanupApi
@@ -155,8 +156,7 @@ def delete(cluster: CleanupApi, items: Iterable[Leftover]) -> list[str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: as kubectl)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    add_cluster_options(parser)
     parser.add_argument("--run", metavar="ID", help="only the objects of this run id")
     parser.add_argument(
         "--older-than",

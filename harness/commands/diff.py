@@ -23,8 +23,6 @@ from typing import Any
 from typing import TextIO
 
 from harness.errors import ConfigError
-from harness.report.markdown import cell
-from harness.report.markdown import code
 
 if TYPE_CHECKING:
     from harness.policy.diff import CellChange
@@ -215,11 +213,15 @@ def render_json(result: DiffResult, what: dict[str, str]) -> str:
 
 
 def _md_code(text: object) -> str:
+    from harness.report.markdown import code
+
     return code(text) or "``"
 
 
 def render_markdown(result: DiffResult, what: dict[str, str]) -> str:
     """A pull-request comment: the headline, a table of the changed cells, the details."""
+    from harness.report.markdown import cell
+
     lines = [
         f"### netpol-harness diff: {cell(_headline(result))}",
         "",

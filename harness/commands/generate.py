@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from harness.commands.arguments import add_objects_option
 from harness.errors import ConfigError
 from harness.errors import HarnessError
 from harness.errors import ScenarioError
@@ -60,12 +61,9 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--objects",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="what exists: `kubectl get ns,pods,networkpolicies -A -o yaml` output, or "
+    add_objects_option(
+        parser,
+        "what exists: `kubectl get ns,pods,networkpolicies -A -o yaml` output, or "
         "workload manifests (Deployments, StatefulSets, DaemonSets, Jobs) and policy files;"
         " a directory reads its YAML/JSON files; repeatable",
     )

@@ -30,6 +30,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.commands.predict import each_object
+from harness.commands.predict import given_once
 from harness.commands.predict import identity
 from harness.commands.predict import validated
 from harness.errors import ConfigError
@@ -151,47 +153,32 @@ def read_entries(paths: Sequence[str]) -> tuple[list[Entry], list[str]]:
 
     All problems found (up to a cap) are reported together, each as ``file:line: ...``.
     """
-    from harness.commands.predict import load_objects
-    from harness.policy.selectors import problem as selector_problem
-    from harness.scenario import k8svalidate
-    from harness.scenario.checker import MAX_ERRORS
     from harness.scenario.checker import all_errors
     from harness.scenario.checker import combine
 
-    k8svalidate.register_selector_check(selector_problem)  # Calico selectors, as predict
     entries: list[Entry] = []
     scenarios: list[str] = []
     errors: list[ScenarioError] = []
-    seen: dict[tuple[str, str, str, str], str] = {}
-    for path in paths:
+    seen: dict[tuple[str, ...], str] = {}
+
+    def scenario(path: str, objects: list[tuple[int, Any]]) -> bool:
+        if _is_scenario(objects):
+            scenarios.append(path)
+            return True
+        return False
+
+    for path, line, obj in each_object(paths, errors, scenario):
         try:
-            objects = load_objects(path)
+            entry = _entry(path, line, obj)
+            meta = entry.obj.get("metadata") or {}
+            group = str(entry.obj.get("apiVersion", "")).rpartition("/")[0]
+            key = (group, entry.kind, str(meta.get("namespace") or ""), str(meta["name"]))
+            if entry.action != "ignore":  # an ignored kind is never one that is used
+                given_once(seen, key, path, line, entry.ident)
         except ScenarioError as exc:
             errors += all_errors(exc)
             continue
-        if _is_scenario(objects):
-            scenarios.append(path)
-            continue
-        for line, obj in objects:
-            if len(errors) >= MAX_ERRORS:
-                break
-            try:
-                entry = _entry(path, line, obj)
-                meta = entry.obj.get("metadata") or {}
-                group = str(entry.obj.get("apiVersion", "")).rpartition("/")[0]
-                key = (group, entry.kind, str(meta.get("namespace") or ""), str(meta["name"]))
-                if entry.action != "ignore" and key in seen:
-                    raise ScenarioError(
-                        path,
-                        line,
-                        f"{entry.ident} is given twice (first at {seen[key]})",
-                        "keep one of them: a prediction needs one version of each object",
-                    )
-                seen[key] = f"{path}:{line}"
-            except ScenarioError as exc:
-                errors += all_errors(exc)
-                continue
-            entries.append(entry)
+        entries.append(entry)
     if errors:
         raise combine(errors)
     return entries, scenarios

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
 
+from harness.commands.arguments import add_objects_option
 from harness.errors import ConfigError
 from harness.errors import HarnessError
 from harness.errors import ScenarioError
@@ -36,12 +38,9 @@ FIX_OBJECTS = "fix: pass a file written by `kubectl get ns,pods,networkpolicies 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--objects",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="YAML/JSON file of Namespaces, Pods and NetworkPolicies (multi-document or a"
+    add_objects_option(
+        parser,
+        "YAML/JSON file of Namespaces, Pods and NetworkPolicies (multi-document or a"
         " kind: List, as kubectl prints); repeat for several files",
     )
     parser.add_argument("--port", help="destination port: a number or a container port name")
@@ -170,6 +169,37 @@ def load_objects(path: str) -> list[tuple[int, Any]]:
     return objects
 
 
+def each_object(
+    paths: Sequence[str],
+    errors: list[ScenarioError],
+    set_aside: Callable[[str, list[tuple[int, Any]]], bool] | None = None,
+) -> Iterator[tuple[str, int, Any]]:
+    """``(path, line, object)`` of every object of the files, Calico selectors checked too.
+
+    A file that cannot be read adds its problems to ``errors`` (as the caller adds those
+    of the objects); a file stops being read at :data:`~harness.scenario.checker.MAX_ERRORS`
+    problems. A file ``set_aside(path, objects)`` claims is not read further.
+    """
+    from harness.policy.selectors import problem as selector_problem
+    from harness.scenario import k8svalidate
+    from harness.scenario.checker import MAX_ERRORS
+    from harness.scenario.checker import all_errors
+
+    k8svalidate.register_selector_check(selector_problem)
+    for path in paths:
+        try:
+            objects = load_objects(path)
+        except ScenarioError as exc:
+            errors += all_errors(exc)
+            continue
+        if set_aside is not None and set_aside(path, objects):
+            continue
+        for line, obj in objects:
+            if len(errors) >= MAX_ERRORS:
+                break
+            yield path, line, obj
+
+
 def identity(obj: Any) -> str:
     """``Kind namespace/name`` (or ``Kind name``) for messages; ``object`` for a non-mapping."""
     from harness.scenario.yamlload import escape
@@ -216,6 +246,20 @@ def validated(
     return ident, action
 
 
+def given_once(
+    seen: dict[tuple[str, ...], str], key: tuple[str, ...], path: str, line: int, ident: str
+) -> None:
+    """Refuse an object whose ``key`` is in ``seen`` (where it was first); else note it."""
+    if key in seen:
+        raise ScenarioError(
+            path,
+            line,
+            f"{ident} is given twice (first at {seen[key]})",
+            "keep one of them: a prediction needs one version of each object",
+        )
+    seen[key] = f"{path}:{line}"
+
+
 def _checked(path: str, line: int, obj: Any, notes: list[str]) -> Any:
     """``obj`` validated as the API server would, refused when predictions cannot model it.
 
@@ -255,58 +299,40 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
     """
     from harness.policy.engine import ClusterModel
     from harness.policy.engine import parse_objects
-    from harness.policy.selectors import problem as selector_problem
     from harness.scenario import k8svalidate
-    from harness.scenario.checker import MAX_ERRORS
     from harness.scenario.checker import all_errors
     from harness.scenario.checker import combine
 
-    k8svalidate.register_selector_check(selector_problem)
     notes = [] if notes is None else notes
     namespaces: list[Namespace] = []
     pods: list[Pod] = []
     policies: list[NetworkPolicy] = []
     extended: list[Extended] = []
     errors: list[ScenarioError] = []
-    seen: dict[tuple[str, str, str], str] = {}
-    for path in paths:
+    seen: dict[tuple[str, ...], str] = {}
+    for path, line, obj in each_object(paths, errors):
         try:
-            objects = load_objects(path)
+            plain = _checked(path, line, obj, notes)
+            if plain is None:
+                continue
+            meta = plain["metadata"]
+            group = str(plain.get("apiVersion", "")).rpartition("/")[0]
+            namespace = meta.get("namespace") or (
+                "" if plain["kind"] in k8svalidate.CLUSTER_SCOPED_KINDS else "default"
+            )
+            key = (f"{plain['kind']}.{group}", str(namespace), meta["name"])
+            given_once(seen, key, path, line, identity(obj))
+            ns, po, pol, ext = parse_objects([plain])
         except ScenarioError as exc:
             errors += all_errors(exc)
             continue
-        for line, obj in objects:
-            if len(errors) >= MAX_ERRORS:
-                break
-            try:
-                plain = _checked(path, line, obj, notes)
-                if plain is None:
-                    continue
-                meta = plain["metadata"]
-                group = str(plain.get("apiVersion", "")).rpartition("/")[0]
-                namespace = meta.get("namespace") or (
-                    "" if plain["kind"] in k8svalidate.CLUSTER_SCOPED_KINDS else "default"
-                )
-                key = (f"{plain['kind']}.{group}", str(namespace), meta["name"])
-                if key in seen:
-                    raise ScenarioError(
-                        path,
-                        line,
-                        f"{identity(obj)} is given twice (first at {seen[key]})",
-                        "keep one of them: a prediction needs one version of each object",
-                    )
-                seen[key] = f"{path}:{line}"
-                ns, po, pol, ext = parse_objects([plain])
-            except ScenarioError as exc:
-                errors += all_errors(exc)
-                continue
-            except HarnessError as exc:
-                errors.append(ScenarioError(path, line, str(exc)))
-                continue
-            namespaces += ns
-            pods += po
-            policies += pol
-            extended += ext
+        except HarnessError as exc:
+            errors.append(ScenarioError(path, line, str(exc)))
+            continue
+        namespaces += ns
+        pods += po
+        policies += pol
+        extended += ext
     if errors:
         raise _predict_wording(combine(errors))
     if not pods:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.commands.arguments import add_cluster_options
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: as kubectl)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    add_cluster_options(parser)
     parser.add_argument(
         "--in-place",
         action="store_true",

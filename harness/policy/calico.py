@@ -32,6 +32,7 @@ from harness.policy.model import IPNetwork
 from harness.policy.model import Pod
 from harness.policy.model import _list
 from harness.policy.model import _mapping
+from harness.policy.model import _named
 from harness.policy.model import _where
 
 GROUP_VERSION = "projectcalico.org/v3"
@@ -467,10 +468,7 @@ def parse_policy(obj: Mapping[str, Any]) -> CalicoPolicy:
     """A Calico NetworkPolicy or GlobalNetworkPolicy (``projectcalico.org/v3``)."""
     where = f"{_where(obj)} ({GROUP_VERSION})"
     kind = str(obj.get("kind"))
-    meta = _mapping(obj.get("metadata"), where, "metadata")
-    name = meta.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: metadata.name is missing")
+    meta, name = _named(obj, where)
     namespace = str(meta.get("namespace") or "default") if kind == "NetworkPolicy" else None
     spec = _mapping(obj.get("spec"), where, "spec")
     for key in ("doNotTrack", "preDNAT", "applyOnForward"):
@@ -538,10 +536,7 @@ def parse_policy(obj: Mapping[str, Any]) -> CalicoPolicy:
 
 def parse_tier(obj: Mapping[str, Any]) -> Tier:
     where = f"{_where(obj)} ({GROUP_VERSION})"
-    meta = _mapping(obj.get("metadata"), where, "metadata")
-    name = meta.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: metadata.name is missing")
+    _, name = _named(obj, where)
     spec = _mapping(obj.get("spec"), where, "spec")
     action = spec.get("defaultAction") or "Deny"
     if action not in ("Deny", "Pass"):

@@ -33,6 +33,7 @@ from harness.policy.model import LabelSelector
 from harness.policy.model import Pod
 from harness.policy.model import _list
 from harness.policy.model import _mapping
+from harness.policy.model import _named
 from harness.policy.model import _protocol
 from harness.policy.model import _where
 from harness.policy.model import parse_selector
@@ -304,10 +305,7 @@ def _rule(kind: str, raw: Any, where: str, path: str, egress: bool) -> ClusterRu
 def parse_cluster_policy(obj: Mapping[str, Any]) -> ClusterPolicy:
     kind = str(obj.get("kind"))
     where = f"{_where(obj)} ({obj.get('apiVersion')})"
-    meta = _mapping(obj.get("metadata"), where, "metadata")
-    name = meta.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: metadata.name is missing")
+    _, name = _named(obj, where)
     spec = _mapping(obj.get("spec"), where, "spec")
     if kind == "ClusterNetworkPolicy":
         tier = spec.get("tier")

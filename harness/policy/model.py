@@ -513,12 +513,18 @@ def _rule(raw: Any, where: str, field: str, peer_key: str) -> Rule:
     return Rule(peers, ports)
 
 
-def _identity(obj: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any], str, str]:
-    """An object's metadata, name and namespace ("default" when not given)."""
+def _named(obj: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any], str]:
+    """An object's metadata and its name, which must be given."""
     meta = _mapping(obj.get("metadata"), where, "metadata")
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}: metadata.name is missing")
+    return meta, name
+
+
+def _identity(obj: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any], str, str]:
+    """An object's metadata, name and namespace ("default" when not given)."""
+    meta, name = _named(obj, where)
     return meta, name, str(meta.get("namespace") or "default")
 
 
@@ -558,10 +564,7 @@ def parse_policy(obj: Mapping[str, Any]) -> NetworkPolicy:
 
 def parse_namespace(obj: Mapping[str, Any]) -> Namespace:
     where = _where(obj)
-    meta = _mapping(obj.get("metadata"), where, "metadata")
-    name = meta.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: metadata.name is missing")
+    meta, name = _named(obj, where)
     labels = _labels(meta.get("labels"), where, "metadata.labels")
     # The API server always sets kubernetes.io/metadata.name to the namespace name.
     labels.setdefault(NAME_LABEL, name)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from harness.errors import ConfigError
 
@@ -190,31 +191,33 @@ class Not(Node):
 
 
 @dataclass(frozen=True)
-class And(Node):
+class _Junction(Node):
+    """``&&`` or ``||`` of two or more parts: its keys are all of theirs."""
+
     parts: tuple[Node, ...]
+    operator: ClassVar[str]
+
+    def keys(self) -> frozenset[str]:
+        return frozenset().union(*(p.keys() for p in self.parts))
+
+    def __str__(self) -> str:
+        return f" {self.operator} ".join(_wrapped(p) for p in self.parts)
+
+
+@dataclass(frozen=True)
+class And(_Junction):
+    operator = "&&"
 
     def matches(self, labels: Mapping[str, str], *, is_global: bool = False) -> bool:
         return all(p.matches(labels, is_global=is_global) for p in self.parts)
 
-    def keys(self) -> frozenset[str]:
-        return frozenset().union(*(p.keys() for p in self.parts))
-
-    def __str__(self) -> str:
-        return " && ".join(_wrapped(p) for p in self.parts)
-
 
 @dataclass(frozen=True)
-class Or(Node):
-    parts: tuple[Node, ...]
+class Or(_Junction):
+    operator = "||"
 
     def matches(self, labels: Mapping[str, str], *, is_global: bool = False) -> bool:
         return any(p.matches(labels, is_global=is_global) for p in self.parts)
-
-    def keys(self) -> frozenset[str]:
-        return frozenset().union(*(p.keys() for p in self.parts))
-
-    def __str__(self) -> str:
-        return " || ".join(_wrapped(p) for p in self.parts)
 
 
 def _wrapped(node: Node) -> str:

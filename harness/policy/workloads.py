@@ -46,8 +46,9 @@ def template_pod(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The Pod a workload's template makes, named after the workload (no IP, no status).
 
     ``obj`` is a workload of :data:`harness.policy.model.WORKLOAD_KINDS` (``spec.template``
-    is its pod template; a CronJob's is in ``spec.jobTemplate.spec``); the namespace is the workload's own
-    (``default`` when it has none, as ``kubectl apply`` without ``-n`` would put it).
+    is its pod template; a CronJob's is in ``spec.jobTemplate.spec``); the namespace is the
+    workload's own (``default`` when it has none, as ``kubectl apply`` without ``-n`` would
+    put it).
     """
     meta = _mapping(obj.get("metadata"))
     spec = _mapping(obj.get("spec"))

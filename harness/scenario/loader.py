@@ -4,8 +4,9 @@
 expanded, deduplicated matrix sorted by ``Cell.key``, or raises one
 :class:`~harness.errors.ScenarioError` naming the file, the line and the fix.
 This module checks the document (top keys, metadata, settings, namespaces,
-workloads, externals, manifests); the ``expect:`` section is
-:mod:`harness.scenario.cells`, the shared field checks :mod:`harness.scenario.checker`.
+workloads, externals; the manifests are :mod:`harness.scenario.manifests`); the
+``expect:`` section is :mod:`harness.scenario.cells`, the shared field checks
+:mod:`harness.scenario.checker`.
 The format is documented for users in docs/scenarios.md.
 """
 
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from typing import cast
 
-from harness.errors import ScenarioError
 from harness.model import DNS_TARGET
 from harness.model import PROBED_PROTOCOLS
 from harness.model import PROTOCOLS
@@ -32,29 +32,30 @@ from harness.model import Scenario
 from harness.model import Settings
 from harness.model import Source
 from harness.model import Workload
-from harness.scenario import k8svalidate
 from harness.scenario.cells import Cells
 from harness.scenario.checker import RESERVED_LABEL_PREFIX
-from harness.scenario.checker import ScenarioChecker
 from harness.scenario.checker import did_you_mean
 from harness.scenario.checker import dns1035_label_problem
 from harness.scenario.checker import dns1123_label_problem
 from harness.scenario.checker import is_int
 from harness.scenario.checker import line_of
-from harness.scenario.checker import type_name
+from harness.scenario.manifests import MAX_MANIFEST_BYTES
+from harness.scenario.manifests import MAX_MANIFEST_FILES
+from harness.scenario.manifests import MAX_MANIFEST_OBJECTS
+from harness.scenario.manifests import ManifestSection
+from harness.scenario.manifests import find_root
 from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
 from harness.scenario.yamlload import echo
-from harness.scenario.yamlload import escape
-from harness.scenario.yamlload import load_all
 from harness.scenario.yamlload import load_one
 from harness.scenario.yamlload import read_bytes
-from harness.scenario.yamlload import stat_problem
-from harness.scenario.yamlload import to_plain
 
 __all__ = [
     "API_VERSION",
     "KIND",
+    "MAX_MANIFEST_BYTES",
+    "MAX_MANIFEST_FILES",
+    "MAX_MANIFEST_OBJECTS",
     "MAX_NAME",
     "PROTOCOLS",
     "RESERVED_LABEL_PREFIX",
@@ -88,9 +89,12 @@ _TOP_KEYS = (
     "expect",
 )
 #: Bounds on what one scenario may declare (a scenario this big is a mistake or an attack).
-_MAX_ENTRIES = {"namespaces": 100, "workloads": 1000, "externals": 200, "manifests": 100}
-MAX_MANIFEST_OBJECTS = 2000
-MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+_MAX_ENTRIES = {
+    "namespaces": 100,
+    "workloads": 1000,
+    "externals": 200,
+    "manifests": MAX_MANIFEST_FILES,
+}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
@@ -106,15 +110,6 @@ def parse_duration(value: Any) -> float:
     if seconds != seconds or seconds < 0:  # NaN or negative
         raise ValueError(f"{echo(value)} is not a duration")
     return seconds
-
-
-def find_root(start: Path) -> Path:
-    """The nearest directory at or above ``start`` holding pyproject.toml or .git, else start."""
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        if (directory / "pyproject.toml").exists() or (directory / ".git").exists():
-            return directory
-    return start
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:
@@ -142,7 +137,7 @@ def loads(data: bytes | str, path: str, *, base_dir: Path | None = None) -> Scen
     return _Loader(path, directory).scenario(doc)
 
 
-class _Loader(ScenarioChecker):
+class _Loader(ManifestSection):
     def __init__(self, path: str, base_dir: Path) -> None:
         super().__init__(path)
         self.base_dir = base_dir
@@ -545,165 +540,6 @@ class _Loader(ScenarioChecker):
                 self.externals[name] = External(
                     name, address, port, protocol, Source(self.path, line)
                 )
-
-    # ------------------------------------------------------------ manifests
-
-    def manifest_list(self, doc: YMap) -> tuple[ManifestDoc, ...]:
-        if doc.get("manifests") is None:
-            return ()
-        items = self.listing(doc["manifests"], doc.value_line("manifests"), "manifests")
-        limit = _MAX_ENTRIES["manifests"]
-        if len(items) > limit:
-            raise self.fail(
-                items.line,
-                f"manifests lists {len(items)} files, more than the limit of {limit}",
-                "merge them into fewer files, or split the scenario",
-            )
-        root = find_root(self.base_dir)
-        out: list[ManifestDoc] = []
-        files: dict[Path, int] = {}  # resolved file -> line of its first listing
-        objects: dict[tuple[str, str, str, str], Source] = {}  # identity -> where
-        total = 0
-        for i, item in enumerate(items):
-            line = items.item_line(i)
-            with self.collecting():
-                resolved, shown = self.manifest_path(item, i, line, root)
-                if resolved in files:
-                    raise self.fail(
-                        line,
-                        f"manifest {echo(item)} is listed twice (first at line {files[resolved]})",
-                        "remove one of them (it would be applied twice)",
-                    )
-                files[resolved] = line
-                data = read_bytes(resolved, shown, line=line, owner=self.path)
-                total += len(data)
-                if total > MAX_MANIFEST_BYTES:
-                    raise self.fail(
-                        line,
-                        f"the manifests of this scenario are larger than "
-                        f"{MAX_MANIFEST_BYTES // (1024 * 1024)} MiB together",
-                        "apply fewer or smaller manifests",
-                    )
-                docs = load_all(data, shown)
-                if not docs:
-                    raise self.fail(
-                        line, f"manifest {echo(item)} holds no objects", "remove it or add objects"
-                    )
-                if len(out) + len(docs) > MAX_MANIFEST_OBJECTS:
-                    raise self.fail(
-                        line,
-                        f"the manifests hold more than {MAX_MANIFEST_OBJECTS} objects",
-                        "apply fewer objects, or split the scenario",
-                    )
-                checker = ScenarioChecker(shown)
-                for body in docs:
-                    with checker.collecting():
-                        manifest = self.manifest_doc(body, shown)
-                        self.check_unique(manifest, objects)
-                        out.append(manifest)
-                checker.raise_collected()
-        return tuple(out)
-
-    def manifest_path(self, item: Any, i: int, line: int, root: Path) -> tuple[Path, str]:
-        """The resolved file of ``manifests[i]`` and its name for messages."""
-        if not isinstance(item, str) or not item.strip():
-            raise self.fail(
-                line,
-                f"manifests[{i}] must be a file path, got {type_name(item)}",
-                "e.g. - ../manifests/policies.yaml",
-            )
-        if "\x00" in item:
-            raise self.fail(line, f"manifest path {echo(item)} holds a NUL character")
-        candidate = Path(item) if os.path.isabs(item) else self.base_dir / item
-        try:
-            resolved = candidate.resolve()
-        except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before 3.13)
-            raise self.fail(
-                line, f"manifest {echo(item)} is a symbolic link loop", "point it at a real file"
-            ) from None
-        if not resolved.is_relative_to(root):
-            raise self.fail(
-                line,
-                f"manifest path {echo(item)} leaves the project root {escape(str(root))}",
-                "keep manifests inside the directory that holds pyproject.toml or .git",
-            )
-        problem = stat_problem(resolved)
-        if problem:
-            fix = ""
-            if problem == "does not exist" and resolved.parent.is_dir():
-                try:
-                    names = sorted(p.name for p in resolved.parent.iterdir())
-                except OSError:
-                    names = []
-                fix = did_you_mean(resolved.name, names, "files there")
-            raise self.fail(
-                line,
-                f"manifest {echo(item)} {problem}",
-                fix or "check the path (relative to this file)",
-            )
-        shown = os.path.normpath(os.path.join(os.path.dirname(self.path), item))
-        return resolved, shown
-
-    @staticmethod
-    def check_unique(manifest: ManifestDoc, seen: dict[tuple[str, str, str, str], Source]) -> None:
-        """Two objects with the same group, kind, namespace and name: the second would win."""
-        body = manifest.body
-        group = str(body.get("apiVersion", "")).rpartition("/")[0]
-        meta = body.get("metadata") or {}
-        key = (group, str(body.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
-        where = manifest.source
-        first = seen.get(key)
-        if first is not None:
-            assert where is not None
-            ns = f"{key[2]}/" if key[2] else ""
-            raise ScenarioError(
-                where.path,
-                where.line,
-                f"{escape(key[1])} {echo(ns + key[3])} is defined twice "
-                f"(first at {first.path}:{first.line}); applied in order, the second would "
-                "silently replace the first",
-                "keep one definition, or rename one of them",
-            )
-        if where is not None:
-            seen[key] = where
-
-    def manifest_doc(self, body: Any, shown: str) -> ManifestDoc:
-        line = getattr(body, "line", 1)
-        k8svalidate.validate(body, shown, line)
-        assert isinstance(body, YMap)
-        kind = body["kind"]
-        meta = body["metadata"]
-        name = meta["name"]
-        if kind == "Namespace":
-            raise ScenarioError(
-                shown,
-                line,
-                "Namespace objects are created by the harness",
-                "declare the namespace under namespaces: in the scenario instead",
-            )
-        plain = to_plain(body)
-        if kind not in k8svalidate.CLUSTER_SCOPED_KINDS:
-            namespace = meta.get("namespace")
-            if namespace is None:
-                created = [n.name for n in self.namespaces.values() if not n.existing]
-                if len(created) != 1:
-                    raise ScenarioError(
-                        shown,
-                        line,
-                        f"{kind} {echo(name)} has no metadata.namespace and the scenario "
-                        f"creates {len(created)} namespaces",
-                        f"set metadata.namespace to one of: {', '.join(self.namespaces)}",
-                    )
-                plain["metadata"]["namespace"] = created[0]
-            elif namespace not in self.namespaces:
-                raise ScenarioError(
-                    shown,
-                    meta.value_line("namespace"),
-                    f"namespace {echo(namespace)} of {kind} {echo(name)} "
-                    f"is not declared in the scenario {self.path}",
-                    did_you_mean(namespace, self.namespaces, "declared namespaces"),
-                )
-        return ManifestDoc(plain, Source(shown, line))
 
 
 def _external_problem(text: str) -> str:

@@ -1,6 +1,6 @@
 """Hermetic runs confine cluster-wide policies to the namespaces the run creates.
 
-harness/plan.py (_map_manifest): a GlobalNetworkPolicy's namespaceSelector and a
+harness/plan/manifests.py (map_manifest): a GlobalNetworkPolicy's namespaceSelector and a
 cluster policy's subject get an AND term naming the run's namespaces; namespace names
 in Calico selector strings are mapped like those of namespaceSelector label selectors.
 """

@@ -1,7 +1,8 @@
 """The plugin's terminal summary and report files, through pytester with made-up results.
 
 A conftest registers the real :class:`harness.plugin.reports.Reporter` (besides the one
-the plugin registers, which has nothing to report here) with results of two scenarios (one green, one with a failure, an error and flipped cells): no cluster.
+the plugin registers, which has nothing to report here) with results of two scenarios
+(one green, one with a failure, an error and flipped cells): no cluster.
 """
 
 from __future__ import annotations
