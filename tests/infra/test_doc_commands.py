@@ -40,8 +40,12 @@ def _commands() -> list[tuple[str, str]]:
 COMMANDS = _commands()
 
 
+#: Where a simple command ends: a pipe, a list operator, a redirection.
+_END = re.compile(r"\s(?:\|\|?|&&|;|[0-9]?>>?|<)\s")
+
+
 def _words(line: str) -> list[str]:
-    head = line.split(" | ", 1)[0].split("&&", 1)[0]
+    head = _END.split(f"{line} ", maxsplit=1)[0]
     try:
         words = shlex.split(head)
     except ValueError:
