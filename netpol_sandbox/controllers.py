@@ -520,9 +520,11 @@ class Controllers:
         self.record_event(key, uid, "Warning", "Failed", message)
         self.record_event(key, uid, "Warning", "Failed", "Error: ErrImagePull")
         await asyncio.sleep(1.0)
-        backoff = f'Back-off pulling image "{image}"'
-        self._set_waiting(key, uid, "ImagePullBackOff", backoff)
-        self.record_event(key, uid, "Normal", "BackOff", backoff)
+        # Since Kubernetes 1.32 the kubelet keeps the last pull error in the back-off
+        # message (kubernetes/kubernetes#127918); the event keeps the short form.
+        short = f'Back-off pulling image "{image}"'
+        self._set_waiting(key, uid, "ImagePullBackOff", f"{short}: ErrImagePull: {message}")
+        self.record_event(key, uid, "Normal", "BackOff", short)
         self.record_event(key, uid, "Warning", "Failed", "Error: ImagePullBackOff")
 
     def record_object_event(

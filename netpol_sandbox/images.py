@@ -128,9 +128,13 @@ def resolve(reference: str) -> Image:
     kind = KNOWN.get((ref.registry, ref.repository))
     if kind is None:
         known = ", ".join(sorted(f"{r}/{p}" for r, p in KNOWN))
+        # What containerd says for an image the registry does not have (the kubelet puts
+        # it in the waiting message), then what the sandbox does have.
+        full = f"{ref.registry}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "")
         raise ImagePullError(
-            f'Failed to pull image "{reference}": repository {ref.registry}/{ref.repository} '
-            f"is not available in the sandbox (it has: {known})"
+            f'Failed to pull image "{reference}": rpc error: code = NotFound desc = failed to '
+            f'pull and unpack image "{full}": failed to resolve reference "{full}": '
+            f"{full}: not found (the sandbox has: {known})"
         )
     uid, gid, home = DEFAULT_USER.get(ref.repository, (0, 0, "/root"))
     return Image(ref, kind, DEFAULT_HTTP_PORT.get(ref.repository), uid, gid, home)
