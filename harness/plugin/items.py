@@ -27,11 +27,13 @@ from harness.model import Scenario
 from harness.model import ScenarioResult
 from harness.model import Status
 from harness.model import Verdict
+from harness.options import NetpolOptions
 from harness.plugin.gate import live_session
 from harness.plugin.gate import skip
 from harness.plugin.options import cluster_configured
 from harness.plugin.options import options_of
 from harness.policy import static
+from harness.policy.model import extended_kinds
 from harness.scenario.loader import load
 
 #: Said when a live run has no cluster to run against (a usage error unless opted out).
@@ -44,6 +46,28 @@ NO_CLUSTER = (
 STATIC_RUN_ID = "static"
 #: --netpol-static: scenario name -> (its plan, the predicted verdicts by cell key).
 STATIC_KEY = pytest.StashKey[dict[str, tuple[Plan, dict[str, Verdict]]]]()
+
+
+def skip_reason(scenario: Scenario, options: NetpolOptions) -> str:
+    """Why this run skips the scenario's cells ("" when it runs them).
+
+    One rule for the cells and for the scenarios a process prefetches: a skipped
+    scenario is never deployed.
+    """
+    if scenario.in_place and not options.in_place:
+        return (
+            "in-place scenario (existing pods, selector:): run it with --netpol-in-place "
+            "against the cluster that runs them (docs/staging.md)"
+        )
+    if options.static:
+        return ""
+    unenforced = extended_kinds(doc.body for doc in scenario.manifests)
+    if unenforced:
+        return (
+            f"applies {', '.join(unenforced)}: the live run cannot enforce these kinds yet"
+            " (check it with --netpol-static; docs/calico.md)"
+        )
+    return ""
 
 
 def record_static(config: pytest.Config, plan: Plan, verdict: Verdict) -> None:
@@ -214,21 +238,11 @@ class CellItem(pytest.Item):
 
     def setup(self) -> None:
         options = options_of(self.config)
-        if self.scenario.in_place and not options.in_place:
-            skip(
-                "in-place scenario (existing pods, selector:): run it with --netpol-in-place "
-                "against the cluster that runs them (docs/staging.md)"
-            )
+        reason = skip_reason(self.scenario, options)
+        if reason:
+            skip(reason)
         if options.static:
             return
-        from harness.policy.model import extended_kinds
-
-        unenforced = extended_kinds(doc.body for doc in self.scenario.manifests)
-        if unenforced:
-            skip(
-                f"applies {', '.join(unenforced)}: the live run cannot enforce these kinds yet"
-                " (check it with --netpol-static; docs/calico.md)"
-            )
         if not cluster_configured(options):
             if options.allow_no_cluster:
                 skip(f"{NO_CLUSTER} (skipped: --netpol-allow-no-cluster)")

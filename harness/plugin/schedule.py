@@ -62,6 +62,8 @@ def worker_ids(count: int) -> list[str]:
 def select(config: pytest.Config, items: Sequence[pytest.Item]) -> None:
     """After pytest's selection: restrict each scenario to its selected cells; remember ours."""
     from harness.plugin.items import CellItem
+    from harness.plugin.items import skip_reason
+    from harness.plugin.options import options_of
 
     cells: dict[str, set[str]] = {}
     sizes: dict[str, int] = {}
@@ -85,7 +87,10 @@ def select(config: pytest.Config, items: Sequence[pytest.Item]) -> None:
         config.stash[PREFETCH_KEY] = []  # not ours to plan: each scenario runs when reached
         return
     by_unit = {scope_of(i.nodeid): i.scenario for i in items if isinstance(i, CellItem)}
-    config.stash[PREFETCH_KEY] = [s for s in order if any(by_unit[u] is s for u in mine)]
+    options = options_of(config)
+    config.stash[PREFETCH_KEY] = [
+        s for s in order if any(by_unit[u] is s for u in mine) and not skip_reason(s, options)
+    ]
 
 
 def _own_units(config: pytest.Config, sizes: Mapping[str, int]) -> set[str] | None:

@@ -73,3 +73,20 @@ def test_a_process_prefetches_exactly_its_scenarios(
         assert got == mine and got  # the worker's share, the same as the controller's
     else:
         assert got == expected
+
+
+def test_a_scenario_the_run_skips_is_never_prefetched(pytester: pytest.Pytester) -> None:
+    (pytester.path / "pyproject.toml").write_text("")
+    (pytester.path / "alpha.netpol.yaml").write_text(THREE.format(name="alpha"))
+    calico = THREE.format(name="calico").replace("expect:", "manifests: [p.yaml]\\nexpect:")
+    (pytester.path / "calico.netpol.yaml").write_text(calico)
+    (pytester.path / "p.yaml").write_text(
+        "apiVersion: projectcalico.org/v3\\nkind: NetworkPolicy\\n"
+        "metadata: {name: x, namespace: ns}\\nspec: {selector: all(), types: [Ingress]}\\n"
+    )
+    kubeconfig = pytester.path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\\n")
+    items, _ = pytester.inline_genitems("--netpol-kubeconfig", str(kubeconfig), ".")
+    config = items[0].config
+    schedule.select(config, items)
+    assert [s.name for s in config.stash[schedule.PREFETCH_KEY]] == ["alpha"]
