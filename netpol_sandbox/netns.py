@@ -241,10 +241,10 @@ async def write_sysctls(name: str, values: dict[str, str]) -> None:
     await call_in_netns(name, _write)
 
 
-def tcp_listening_ports(pid: int) -> set[int]:
-    """TCP ports in LISTEN state in the network namespace of process ``pid``."""
+def _proc_net_ports(pid: int, protocol: str, state: str | None) -> set[int]:
+    """Local ports in ``/proc/PID/net/{protocol}{,6}``, of sockets in ``state`` (hex; None: any)."""
     ports: set[int] = set()
-    for table in ("tcp", "tcp6"):
+    for table in (protocol, f"{protocol}6"):
         try:
             with open(f"/proc/{pid}/net/{table}") as fh:
                 lines = fh.read().splitlines()[1:]
@@ -252,25 +252,19 @@ def tcp_listening_ports(pid: int) -> set[int]:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A":
+            if len(fields) > 3 and (state is None or fields[3] == state):
                 ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+def tcp_listening_ports(pid: int) -> set[int]:
+    """TCP ports in LISTEN state in the network namespace of process ``pid``."""
+    return _proc_net_ports(pid, "tcp", "0A")
 
 
 def udp_bound_ports(pid: int) -> set[int]:
     """UDP ports bound (any state) in the network namespace of process ``pid``."""
-    ports: set[int] = set()
-    for table in ("udp", "udp6"):
-        try:
-            with open(f"/proc/{pid}/net/{table}") as fh:
-                lines = fh.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+    return _proc_net_ports(pid, "udp", None)
 
 
 # ---------------------------------------------------------------- mount namespaces
