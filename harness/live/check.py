@@ -42,6 +42,7 @@ from harness.live.pods import default_container
 from harness.live.pods import is_ready
 from harness.live.pods import named_port
 from harness.live.pods import running_ephemeral
+from harness.live.resolv import read_resolv_conf
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import Cell
@@ -442,14 +443,7 @@ class Checker:
     def _cluster_domain(self, source: PodRef, pod: Mapping[str, Any]) -> str:
         """The cluster domain from the FROM pod's resolv.conf (default cluster.local)."""
         container = default_container(pod) or "client"
-        try:
-            out = self.cluster.exec(
-                source.namespace, source.name, ["cat", "/etc/resolv.conf"], container=container
-            )
-        except HarnessError:
-            return planning.CLUSTER_DOMAIN
-        found = planning.cluster_domain_of(out.stdout) if out.exit_code == 0 else None
-        return found or planning.CLUSTER_DOMAIN
+        return read_resolv_conf(self.cluster, source, container).domain or planning.CLUSTER_DOMAIN
 
     def _backend(self, namespace: str, service: str, notes: list[str]) -> str | None:
         """A Ready pod behind the Service (the policies decide on it, after the DNAT)."""

@@ -42,6 +42,7 @@ from harness.live.api import PreflightApi
 from harness.live.pods import describe_pod
 from harness.live.pods import is_ready
 from harness.live.pods import pull_trouble
+from harness.live.resolv import read_resolv_conf
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
@@ -464,20 +465,8 @@ class Preflight:
     def _in_cluster_domain(self, probe: Probe) -> str:
         """The DNS name in the cluster's own domain (read from the probe pod's resolv.conf)."""
         host = probe.host or ""
-        try:
-            out = self.cluster.exec(
-                probe.source_pod.namespace,
-                probe.source_pod.name,
-                ["cat", "/etc/resolv.conf"],
-                container="client",
-            )
-        except HarnessError:
-            return host
-        domain = planning.cluster_domain_of(out.stdout) if out.exit_code == 0 else None
-        suffix = f".svc.{planning.CLUSTER_DOMAIN}."
-        if domain and host.endswith(suffix):
-            return f"{host[: -len(suffix)]}.svc.{domain}."
-        return host
+        domain = read_resolv_conf(self.cluster, probe.source_pod, "client").domain
+        return planning.host_in_domain(host, domain) if domain else host
 
     def _check_dns(self, namespace: str, probe: Probe) -> None:
         started = self._clock()

@@ -42,6 +42,7 @@ from harness.live.api import ObjectRef
 from harness.live.api import RunnerApi
 from harness.live.enrich import explain
 from harness.live.enrich import guard_pod_health
+from harness.live.resolv import read_resolv_conf
 from harness.model import Observation
 from harness.model import Outcome
 from harness.model import Plan
@@ -226,21 +227,8 @@ class Runner:
         if source is None:
             return plan
         container = self._exec_containers.get(source, CLIENT_CONTAINER)
-        try:
-            out = self.cluster.exec(
-                source.namespace, source.name, ["cat", "/etc/resolv.conf"], container=container
-            )
-        except HarnessError:
-            return plan
-        domain = planning.cluster_domain_of(out.stdout) if out.exit_code == 0 else None
-        self._nameserver = next(
-            (
-                line.split()[1]
-                for line in out.stdout.splitlines()
-                if line.startswith("nameserver ") and len(line.split()) > 1
-            ),
-            "",
-        )
+        resolv = read_resolv_conf(self.cluster, source, container)
+        domain, self._nameserver = resolv.domain, resolv.nameserver
         if domain and domain != planning.CLUSTER_DOMAIN:
             self._progress(f"cluster domain {domain} (from {source}'s resolv.conf)")
         return planning.with_cluster_domain(plan, domain) if domain else plan

@@ -28,6 +28,7 @@ from harness.plan.core import POD_SECURITY_LABEL
 from harness.plan.core import build
 from harness.plan.core import cluster_domain_of
 from harness.plan.core import datapath_probes
+from harness.plan.core import host_in_domain
 from harness.plan.core import run_id_from
 from harness.plan.core import uses_cluster_names
 from harness.plan.core import with_cluster_domain
@@ -76,6 +77,7 @@ __all__ = [
     "ephemeral_container",
     "ephemeral_name",
     "fallback_pod",
+    "host_in_domain",
     "labelled",
     "mesh_of",
     "nginx_conf",

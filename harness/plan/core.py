@@ -133,15 +133,20 @@ def uses_cluster_names(plan: Plan) -> bool:
     return any((p.host or "").endswith(suffix) for p in (*plan.probes, *plan.datapath))
 
 
+def host_in_domain(host: str, domain: str) -> str:
+    """A planned cluster name (``....svc.cluster.local.``) under ``domain``; others as given."""
+    old = f".svc.{CLUSTER_DOMAIN}."
+    return host[: -len(old)] + f".svc.{domain}." if host.endswith(old) else host
+
+
 def with_cluster_domain(plan: Plan, domain: str) -> Plan:
     """The plan with every cluster name under ``domain`` instead of ``cluster.local``."""
     if domain == CLUSTER_DOMAIN:
         return plan
-    old, new = f".svc.{CLUSTER_DOMAIN}.", f".svc.{domain}."
 
     def moved(probe: Probe) -> Probe:
         host = probe.host or ""
-        return replace(probe, host=host[: -len(old)] + new) if host.endswith(old) else probe
+        return replace(probe, host=host_in_domain(host, domain)) if host else probe
 
     return replace(
         plan,
