@@ -59,7 +59,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Port:
-    """A port a server workload serves."""
+    """A port: one a server workload serves, or a pod's container port (the policy model's)."""
 
     number: int
     protocol: L4Protocol = "TCP"
@@ -147,11 +147,17 @@ class Cell:
     expect: Expectation
     origin: Literal["default", "explicit"] = "explicit"
     where: Source | None = None
+    #: The step of a multi-step scenario the cell is probed in ("" for none).
+    step: str = ""
 
     @property
     def key(self) -> str:
-        """Stable, scenario-local identity of the cell (without the expectation)."""
-        return f"{self.source}->{self.target}:{self.port}/{self.protocol}"
+        """Stable, scenario-local identity of the cell (without the expectation).
+
+        A step's cell carries the step's name first: ``allow-dns::web->dns:53/UDP``.
+        """
+        base = f"{self.source}->{self.target}:{self.port}/{self.protocol}"
+        return f"{self.step}::{base}" if self.step else base
 
     def test_id(self, scenario: str) -> str:
         return f"{scenario}::{self.key}[{self.expect}]"
@@ -173,6 +179,41 @@ class ManifestDoc:
     source: Source
 
 
+def object_identity(body: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """An object's identity: API group, kind, namespace and name (not the version)."""
+    group = str(body.get("apiVersion", "")).rpartition("/")[0]
+    meta = body.get("metadata") or {}
+    return (group, str(body.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+
+
+@dataclass(frozen=True)
+class LabelChange:
+    """One ``label:`` entry of a step: labels set and removed on a workload or namespace."""
+
+    target: Literal["workload", "namespace"]
+    name: str  # the workload's or the (scenario) namespace's name
+    set: Mapping[str, str] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a multi-step scenario: what changes, before its cells are probed.
+
+    The changes happen in this order: ``delete`` (objects of earlier manifests),
+    ``apply`` (new objects, or new versions of applied ones), ``labels``. The step's
+    cells are the scenario's cells whose ``Cell.step`` is ``name``.
+    """
+
+    name: str
+    apply: tuple[ManifestDoc, ...] = ()
+    delete: tuple[ManifestDoc, ...] = ()
+    labels: tuple[LabelChange, ...] = ()
+    description: str = ""
+    source: Source | None = None
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -181,9 +222,14 @@ class Scenario:
     workloads: tuple[Workload, ...]
     externals: tuple[External, ...]
     manifests: tuple[ManifestDoc, ...]
-    cells: tuple[Cell, ...]  # sorted by Cell.key, defaults expanded
+    #: Defaults expanded, sorted by Cell.key; with steps: the top-level cells, then
+    #: each step's (each part sorted by key), in the order they are probed.
+    cells: tuple[Cell, ...]
     settings: Settings = Settings()
     description: str = ""
+    #: Steps run in order after ``manifests`` are applied (and the cells without a
+    #: step are probed); empty for a single-snapshot scenario.
+    steps: tuple[Step, ...] = ()
 
     @property
     def in_place(self) -> bool:
@@ -283,6 +329,21 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class PlanStep:
+    """What the cluster holds after one step (namespaces mapped), and the step's probes.
+
+    ``namespaces``, ``pods`` and ``manifests`` are whole states, not changes: the live
+    runner applies the difference from the state before, the engine predicts on it.
+    """
+
+    name: str
+    namespaces: tuple[Mapping[str, Any], ...]
+    pods: tuple[Mapping[str, Any], ...]
+    manifests: tuple[ManifestDoc, ...]
+    probes: tuple[Probe, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     scenario: Scenario
     run_id: str
@@ -295,6 +356,34 @@ class Plan:
     #: Probes run before any policy is applied, each expected to connect: every client
     #: and every target of the scenario (pod, Service, external, DNS) at least once.
     datapath: tuple[Probe, ...] = ()
+    #: The state after each step of a multi-step scenario (``probes`` holds all cells).
+    steps: tuple[PlanStep, ...] = ()
+
+    def stages(self) -> list[tuple[str, Plan]]:
+        """(step name, the plan of that state) in the order they are probed.
+
+        A scenario without steps is one stage, the plan itself (name ""). With steps,
+        the top-level cells come first when there are any (name ""), then one stage a
+        step; each stage's plan has that state's namespaces, pods and manifests, that
+        stage's probes, and no steps.
+        """
+        if not self.steps:
+            return [("", self)]
+        base = tuple(p for p in self.probes if not p.cell.step)
+        out: list[tuple[str, Plan]] = []
+        if base:
+            out.append(("", replace(self, probes=base, steps=())))
+        for step in self.steps:
+            state = replace(
+                self,
+                namespaces=step.namespaces,
+                pods=step.pods,
+                manifests=step.manifests,
+                probes=step.probes,
+                steps=(),
+            )
+            out.append((step.name, state))
+        return out
 
     def pod_of(self, workload: str) -> PodRef:
         w = self.scenario.workload(workload)

@@ -89,11 +89,23 @@ HERMETIC_RULES: tuple[Permission, ...] = (
         "create the run's namespaces, wait for them to go, find leftovers (cleanup), delete them",
     ),
     *_grant(
+        ("patch",),
+        "",
+        "namespaces",
+        "steps that relabel a namespace the run created (label: in a multi-step scenario)",
+    ),
+    *_grant(
         ("create", "get", "list", "delete"),
         "",
         "pods",
         "deploy the probe pods, poll until Ready (list), read their IPs, delete them; "
         "on a 409 from an earlier attempt, read the pod to see whether it is ours",
+    ),
+    *_grant(
+        ("patch",),
+        "",
+        "pods",
+        "steps that relabel a probe pod (label: in a multi-step scenario)",
     ),
     *_grant(("create", "get"), "", "pods", _EXEC_WHY, subresource="exec"),
     *_grant(

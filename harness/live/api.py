@@ -61,6 +61,10 @@ class Deletes(Protocol):
     def delete(self, ref: ObjectRef) -> bool: ...
 
 
+class Labels(Protocol):
+    def patch_labels(self, ref: ObjectRef, labels: Mapping[str, str | None]) -> dict[str, Any]: ...
+
+
 class DeletesRuns(Protocol):
     def delete_run(self, run_id: str, timeout: float = ...) -> list[str]: ...
 
@@ -142,7 +146,7 @@ class Server(Protocol):
 # -- what each stage uses -------------------------------------------------------------------
 
 
-class RunnerApi(Creates, WaitsReady, Execs, Snapshots, Protocol):
+class RunnerApi(Creates, Deletes, Labels, WaitsReady, Execs, Snapshots, Protocol):
     """:mod:`harness.live.runner`: deploy, wait, probe, read the live objects back."""
 
 

@@ -398,6 +398,28 @@ class Cluster:
             return False
         return True
 
+    def patch_labels(self, ref: ObjectRef, labels: Mapping[str, str | None]) -> dict[str, Any]:
+        """Set labels of one object (a value of None removes the label): a merge patch."""
+        body: dict[str, Any] = {
+            "apiVersion": ref.api_version,
+            "kind": ref.kind,
+            "metadata": {
+                "name": ref.name,
+                **({"namespace": ref.namespace} if ref.namespace else {}),
+            },
+        }
+        _, _, item = self._object_path(body)
+        patch = {"metadata": {"labels": dict(labels)}}
+        return self._retrying(
+            lambda: self._request(
+                "PATCH",
+                item,
+                body=patch,
+                content_type="application/merge-patch+json",
+                what=f"label {ref}",
+            )
+        )
+
     def list_objects(
         self,
         api_version: str,

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 from typing import Literal
 
@@ -190,12 +191,53 @@ class Runner:
         except HarnessError as exc:
             say(f"setup failed: {str(exc).splitlines()[0][:160]}")
             return ScenarioResult.setup_failed(plan, str(exc), self._clock() - start)
-        say(f"policies applied; probing {len(plan.probes)} cells")
-        verdicts = self._probe_all(plan, ips)
-        verdicts = guard_pod_health(self.cluster, plan, verdicts, ready)
-        if self.settings.explain:
-            verdicts = explain(self.cluster, plan, verdicts, ips, self._nameserver)
+        verdicts: list[Verdict] = []
+        before = plan
+        for name, state in plan.stages():
+            step = f"step {name}: " if name else ""
+            if name:
+                try:
+                    self._check_stop()
+                    self._transit(plan, name, planning.transition(before, state))
+                except HarnessError as exc:
+                    # This step and every later one: no verdict, with the cause.
+                    say(f"{step}failed: {str(exc).splitlines()[0][:160]}")
+                    rest = {p.id for p in plan.probes} - {v.probe.id for v in verdicts}
+                    failed = f"step {name} could not be applied: {exc}"
+                    verdicts += [
+                        Verdict(p, Status.ERROR, Outcome.ERROR, 0, 0.0, detail=failed)
+                        for p in plan.probes
+                        if p.id in rest
+                    ]
+                    break
+            before = state
+            done = "changed" if name else "policies applied"
+            say(f"{step}{done}; probing {len(state.probes)} cells")
+            found = self._probe_all(state, ips)
+            found = guard_pod_health(self.cluster, state, found, ready)
+            if self.settings.explain:
+                found = explain(self.cluster, state, found, ips, self._nameserver)
+            verdicts += found
         return ScenarioResult(plan, tuple(verdicts), seconds=self._clock() - start)
+
+    def _transit(self, plan: Plan, name: str, change: planning.Transition) -> None:
+        """Turn the cluster from one step's state into the next: delete, apply, relabel."""
+        self._progress(
+            f"step {name}: deleting {len(change.delete)}, applying {len(change.apply)}, "
+            f"relabelling {len(change.relabel)} objects"
+        )
+        for doc in change.delete:
+            try:
+                self.cluster.delete(ObjectRef.of(doc.body))
+            except HarnessError as exc:
+                raise ClusterError(f"deleting {doc.source}: {exc}") from None
+        self._apply_policies(replace(plan, manifests=change.apply))
+        for body, labels in change.relabel:
+            ref = ObjectRef.of(body)
+            try:
+                self.cluster.patch_labels(ref, labels)
+            except HarnessError as exc:
+                raise ClusterError(f"relabelling {ref}: {exc}") from None
 
     def run_in_place(
         self, plan: Plan, ips: Mapping[str, str], containers: Mapping[PodRef, str]

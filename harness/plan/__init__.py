@@ -51,6 +51,8 @@ from harness.plan.pods import NGINX_CONF_ENV
 from harness.plan.pods import SERVER_COMMAND
 from harness.plan.pods import client_job_limit
 from harness.plan.pods import nginx_conf
+from harness.plan.steps import Transition
+from harness.plan.steps import transition
 
 __all__ = [
     "CALICO_VERSION",
@@ -69,6 +71,7 @@ __all__ = [
     "PROBE_UID",
     "RUN_ID",
     "SERVER_COMMAND",
+    "Transition",
     "build",
     "build_in_place",
     "client_job_limit",
@@ -83,6 +86,7 @@ __all__ = [
     "nginx_conf",
     "run_id_from",
     "run_labels",
+    "transition",
     "uses_cluster_names",
     "with_cluster_domain",
 ]

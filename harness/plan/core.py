@@ -17,6 +17,7 @@ from harness.images import DEFAULT_IMAGES
 from harness.images import Images
 from harness.model import CREATED_ANNOTATION
 from harness.model import Cell
+from harness.model import ManifestDoc
 from harness.model import Plan
 from harness.model import Probe
 from harness.model import ProbeKind
@@ -33,6 +34,7 @@ from harness.plan.manifests import run_labels
 from harness.plan.pods import probe_pod
 from harness.plan.pods import service
 from harness.plan.pods import service_ports
+from harness.plan.steps import plan_steps
 
 #: The Pod Security admission label the created namespaces carry.
 POD_SECURITY_LABEL = "pod-security.kubernetes.io/enforce"
@@ -98,9 +100,11 @@ def build(
         for w in scenario.workloads
         if w.is_server and service_ports(w)
     )
-    manifests = tuple(
-        labelled(map_manifest(doc, namespace_map), common) for doc in scenario.manifests
-    )
+
+    def mapped(doc: ManifestDoc) -> ManifestDoc:
+        return labelled(map_manifest(doc, namespace_map), common)
+
+    manifests = tuple(mapped(doc) for doc in scenario.manifests)
     plan = Plan(
         scenario=scenario,
         run_id=run_id,
@@ -113,6 +117,7 @@ def build(
     )
     probes = tuple(sorted((_probe(plan, cell) for cell in scenario.cells), key=lambda p: p.id))
     planned = replace(plan, probes=probes)
+    planned = replace(planned, steps=plan_steps(planned, mapped, _probe))
     return replace(planned, datapath=datapath_probes(planned))
 
 
@@ -152,6 +157,7 @@ def with_cluster_domain(plan: Plan, domain: str) -> Plan:
         plan,
         probes=tuple(moved(p) for p in plan.probes),
         datapath=tuple(moved(p) for p in plan.datapath),
+        steps=tuple(replace(s, probes=tuple(moved(p) for p in s.probes)) for s in plan.steps),
     )
 
 

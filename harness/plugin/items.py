@@ -76,11 +76,15 @@ def record_static(config: pytest.Config, plan: Plan, verdict: Verdict) -> None:
 
 
 def static_results(config: pytest.Config) -> list[ScenarioResult]:
-    """The static verdicts of this process as results, for the reports."""
-    return [
-        ScenarioResult(plan, tuple(verdicts[k] for k in sorted(verdicts)))
-        for plan, verdicts in config.stash.get(STATIC_KEY, {}).values()
-    ]
+    """The static verdicts of this process as results, for the reports.
+
+    In the order a live run probes them (a multi-step scenario: step by step).
+    """
+    results = []
+    for plan, verdicts in config.stash.get(STATIC_KEY, {}).values():
+        order = [p.cell.key for _, state in plan.stages() for p in state.probes]
+        results.append(ScenarioResult(plan, tuple(verdicts[k] for k in order if k in verdicts)))
+    return results
 
 
 STATIC_CREATED = "1970-01-01T00:00:00Z"

@@ -155,11 +155,21 @@ def _check(cluster: ClusterModel, plan: Plan, probe: Probe) -> tuple[bool, str]:
 
 
 def check_cell(plan: Plan, probe: Probe) -> tuple[bool, str]:
-    """(does the engine predict the probe's expectation holds?, explanation)."""
-    return _check(plan_cluster(plan), plan, probe)
+    """(does the engine predict the probe's expectation holds?, explanation).
+
+    Predicted on the state of the probe's step (a multi-step scenario's cell).
+    """
+    state = next((s for name, s in plan.stages() if name == probe.cell.step), plan)
+    return _check(plan_cluster(state), state, probe)
 
 
 def check_plan(plan: Plan) -> list[tuple[Probe, bool, str]]:
-    """:func:`check_cell` for every probe of the plan (the cluster is built once)."""
-    cluster = plan_cluster(plan)
-    return [(probe, *_check(cluster, plan, probe)) for probe in plan.probes]
+    """:func:`check_cell` for every probe of the plan, each on its step's state.
+
+    The engine's cluster is built once per state (a scenario without steps has one).
+    """
+    out: list[tuple[Probe, bool, str]] = []
+    for _, state in plan.stages():
+        cluster = plan_cluster(state)
+        out += [(probe, *_check(cluster, state, probe)) for probe in state.probes]
+    return out

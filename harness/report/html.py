@@ -209,22 +209,33 @@ def _grid(index: int, summary: ScenarioSummary) -> list[str]:
     cells = list(summary.get("cells", []))
     rows = sorted({str(c["source"]) for c in cells})
     cols = sorted({column_of(c) for c in cells})
-    at = {(str(c["source"]), column_of(c)): i for i, c in enumerate(cells)}
-    out = ['<table class="grid">', "<thead><tr><th></th>"]
-    out += [f'<th class="col" scope="col"><span>{_e(col)}</span></th>' for col in cols]
-    out.append("</tr></thead><tbody>")
-    for r in rows:
-        out.append(f'<tr><th class="row" scope="row">{_e(r)}</th>')
-        for col in cols:
-            i = at.get((r, col))
-            if i is None:
-                out.append('<td class="c none"></td>')
-                continue
-            c = cells[i]
-            symbol = SYMBOLS.get(str(c["observed"]), "?")
-            out.append(f'<td class="{_classes(c)}" data-s="{index}" data-i="{i}">{_e(symbol)}</td>')
-        out.append("</tr>")
-    out.append("</tbody></table>")
+    steps: dict[str, list[int]] = {}  # a multi-step scenario: one grid a step, in order
+    for i, c in enumerate(cells):
+        steps.setdefault(str(c.get("step") or ""), []).append(i)
+    out: list[str] = []
+    for step, indices in steps.items():
+        at = {(str(cells[i]["source"]), column_of(cells[i])): i for i in indices}
+        out.append('<table class="grid">')
+        if len(steps) > 1:
+            out.append(f"<caption>{_e('step ' + step if step else 'before the steps')}</caption>")
+        out.append("<thead><tr><th></th>")
+        out += [f'<th class="col" scope="col"><span>{_e(col)}</span></th>' for col in cols]
+        out.append("</tr></thead><tbody>")
+        for r in rows:
+            out.append(f'<tr><th class="row" scope="row">{_e(r)}</th>')
+            for col in cols:
+                found = at.get((r, col))
+                if found is None:
+                    out.append('<td class="c none"></td>')
+                    continue
+                c = cells[found]
+                symbol = SYMBOLS.get(str(c["observed"]), "?")
+                out.append(
+                    f'<td class="{_classes(c)}" data-s="{index}" data-i="{found}">'
+                    f"{_e(symbol)}</td>"
+                )
+            out.append("</tr>")
+        out.append("</tbody></table>")
     return out
 
 

@@ -24,8 +24,8 @@ from harness.model import Status
 from harness.model import Verdict
 
 #: 2: cells carry ``flipped``, ``file``, ``line`` and ``pytest_rerun``; scenarios
-#: ``flipped``, ``started`` and ``hostname``.
-SUMMARY_VERSION = 2
+#: ``flipped``, ``started`` and ``hostname``. 3: cells carry ``step``.
+SUMMARY_VERSION = 3
 
 
 class CellSummary(TypedDict):
@@ -33,6 +33,7 @@ class CellSummary(TypedDict):
 
     id: str  # the pytest test id, Cell.test_id(scenario)
     cell: str  # Cell.key
+    step: str  # the step of a multi-step scenario ("" for none or the top-level cells)
     source: str
     source_pod: str
     destination: str  # str(Target): "api", "svc:api", "dns", an external's name
@@ -120,6 +121,7 @@ def summarize_cell(v: Verdict, path: str = "") -> CellSummary:
     return {
         "id": p.id,
         "cell": p.cell.key,
+        "step": p.cell.step,
         "source": p.cell.source,
         "source_pod": str(p.source_pod),
         "destination": str(p.cell.target),

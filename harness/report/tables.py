@@ -191,26 +191,29 @@ def truth_tables(
         return f"{summary['scenario']}: no cells"
     rows = sorted({str(c["source"]) for c in cells})
     cols = sorted({column_of(c) for c in cells})
-    expected: dict[tuple[str, str], Mark] = {}
-    observed: dict[tuple[str, str], Mark] = {}
-    compare: dict[tuple[str, str], Mark] = {}
-    for c in cells:
-        key = (str(c["source"]), column_of(c))
-        expected[key] = Mark("." if c["expected"] == "allow" else "X")
-        observed[key] = Mark(SYMBOLS.get(str(c["observed"]), "?"), _style(c))
-        compare[key] = compare_mark(c)
-    name = summary["scenario"]
-    lines = render_grids(
-        rows,
-        cols,
-        [
+    steps: dict[str, list[CellSummary]] = {}
+    for c in cells:  # in the order they were probed
+        steps.setdefault(str(c.get("step") or ""), []).append(c)
+    grids: list[tuple[str, Mapping[tuple[str, str], Mark]]] = []
+    for step, step_cells in steps.items():
+        expected: dict[tuple[str, str], Mark] = {}
+        observed: dict[tuple[str, str], Mark] = {}
+        compare: dict[tuple[str, str], Mark] = {}
+        for c in step_cells:
+            key = (str(c["source"]), column_of(c))
+            expected[key] = Mark("." if c["expected"] == "allow" else "X")
+            observed[key] = Mark(SYMBOLS.get(str(c["observed"]), "?"), _style(c))
+            compare[key] = compare_mark(c)
+        # A multi-step scenario: three grids a step, named "scenario, step NAME".
+        name = summary["scenario"]
+        if len(steps) > 1:
+            name = f"{name}, step {step}" if step else f"{name}, before the steps"
+        grids += [
             (f"{name}: expected", expected),
             (f"{name}: observed", observed),
             (f"{name}: comparison", compare),
-        ],
-        width=width,
-        paint=paint,
-    )
+        ]
+    lines = render_grids(rows, cols, grids, width=width, paint=paint)
     lines += [_fit(line, width) for line in SYMBOL_LEGEND]
     return "\n".join(lines) + "\n"
 

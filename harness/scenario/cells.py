@@ -78,22 +78,33 @@ class Cells(ScenarioChecker):
         self.workloads = workloads
         self.externals = externals
 
-    def expect(self, doc: YMap) -> tuple[Cell, ...]:
+    def expect(
+        self, doc: YMap, key: str = "expect", owner: str = "the scenario", name: str = ""
+    ) -> tuple[Cell, ...]:
+        """The cells of ``doc[key]`` (``expect``, or a step's ``expect`` / ``changes``).
+
+        ``name`` is the section as messages call it (``steps[1].changes``); a
+        ``changes`` section has no ``default`` and may stay empty.
+        """
+        name = name or key
+        changes = key == "changes"
         expect = self.mapping(
-            self.required(doc, "expect", "the scenario", "{default: deny, allow: [...]}"),
-            doc.value_line("expect"),
-            "expect",
+            self.required(
+                doc, key, owner, "{allow: [...]}" if changes else "{default: deny, allow: [...]}"
+            ),
+            doc.value_line(key),
+            name,
         )
-        self.keys(expect, ("default", "allow", "deny"), "expect")
+        self.keys(expect, ("allow", "deny") if changes else ("default", "allow", "deny"), name)
         entries: list[_Entry] = []
         for verdict in ("allow", "deny"):
             if expect.get(verdict) is None:
                 continue
-            items = self.listing(expect[verdict], expect.value_line(verdict), f"expect.{verdict}")
+            items = self.listing(expect[verdict], expect.value_line(verdict), f"{name}.{verdict}")
             if len(entries) + len(items) > MAX_ENTRIES:
                 raise self.fail(
                     items.line,
-                    f"expect lists more than {MAX_ENTRIES} entries",
+                    f"{name} lists more than {MAX_ENTRIES} entries",
                     "use wildcards or expect.default, or split the scenario",
                 )
             for i, item in enumerate(items):
@@ -145,20 +156,20 @@ class Cells(ScenarioChecker):
             if default not in ("allow", "deny"):
                 raise self.fail(
                     line,
-                    f"expect.default must be allow or deny, not {echo(default)}",
+                    f"{name}.default must be allow or deny, not {echo(default)}",
                     did_you_mean(str(default), ("allow", "deny"), "values"),
                 )
             for cell in self.default_cells(default, line):
                 chosen.setdefault(cell.key, (0, default, line, cell, -1))
         if len(chosen) > MAX_CELLS:
             raise self.fail(
-                doc.key_line("expect"),
+                doc.key_line(key),
                 f"the matrix has {len(chosen)} cells, more than the limit of {MAX_CELLS}",
                 "split the scenario, or list cells instead of expect.default",
             )
-        if not chosen:
+        if not chosen and not changes:
             raise self.fail(
-                doc.key_line("expect"),
+                doc.key_line(key),
                 "the matrix has no cells",
                 "add cells under expect.allow / expect.deny, or set expect.default",
             )

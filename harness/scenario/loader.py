@@ -31,6 +31,7 @@ from harness.model import Role
 from harness.model import Scenario
 from harness.model import Settings
 from harness.model import Source
+from harness.model import Step
 from harness.model import Workload
 from harness.scenario.cells import Cells
 from harness.scenario.checker import RESERVED_LABEL_PREFIX
@@ -42,8 +43,8 @@ from harness.scenario.checker import line_of
 from harness.scenario.manifests import MAX_MANIFEST_BYTES
 from harness.scenario.manifests import MAX_MANIFEST_FILES
 from harness.scenario.manifests import MAX_MANIFEST_OBJECTS
-from harness.scenario.manifests import ManifestSection
 from harness.scenario.manifests import find_root
+from harness.scenario.steps import StepSection
 from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
 from harness.scenario.yamlload import echo
@@ -87,6 +88,7 @@ _TOP_KEYS = (
     "manifests",
     "externals",
     "expect",
+    "steps",
 )
 #: Bounds on what one scenario may declare (a scenario this big is a mistake or an attack).
 _MAX_ENTRIES = {
@@ -137,7 +139,7 @@ def loads(data: bytes | str, path: str, *, base_dir: Path | None = None) -> Scen
     return _Loader(path, directory).scenario(doc)
 
 
-class _Loader(ManifestSection):
+class _Loader(StepSection):
     def __init__(self, path: str, base_dir: Path) -> None:
         super().__init__(path)
         self.base_dir = base_dir
@@ -214,9 +216,21 @@ class _Loader(ManifestSection):
             with self.collecting():
                 manifests = self.manifest_list(doc)
         cells: tuple[Cell, ...] = ()
-        if targets_ok:
+        steps: tuple[Step, ...] = ()
+        if targets_ok and ("expect" in doc or "steps" not in doc):
             with self.collecting():
                 cells = Cells(self.path, self.workloads, self.externals).expect(doc)
+        if targets_ok and "steps" in doc:
+            self.raise_collected()
+            if any(w.in_place for w in self.workloads.values()):
+                raise self.fail(
+                    doc.key_line("steps"),
+                    "an in-place scenario cannot have steps (it changes nothing in the cluster)",
+                    "remove steps:, or probe workloads the harness deploys",
+                )
+            with self.collecting():
+                steps, stepped = self.step_list(doc, manifests, cells)
+                cells = (*cells, *stepped)  # in the order they are probed
         self.raise_collected()
         return Scenario(
             name=name,
@@ -228,6 +242,7 @@ class _Loader(ManifestSection):
             cells=cells,
             settings=settings,
             description=description,
+            steps=steps,
         )
 
     def metadata(self, doc: YMap) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from harness.errors import ScenarioError
 from harness.model import ManifestDoc
 from harness.model import Namespace
 from harness.model import Source
+from harness.model import object_identity as identity
 from harness.scenario import k8svalidate
 from harness.scenario.checker import ScenarioChecker
 from harness.scenario.checker import did_you_mean
@@ -50,15 +51,20 @@ class ManifestSection(ScenarioChecker):
     base_dir: Path
     namespaces: dict[str, Namespace]
 
-    def manifest_list(self, doc: YMap) -> tuple[ManifestDoc, ...]:
-        if doc.get("manifests") is None:
+    def manifest_list(
+        self, doc: YMap, key: str = "manifests", name: str = ""
+    ) -> tuple[ManifestDoc, ...]:
+        """The objects of the files listed in ``doc[key]`` (``manifests``, a step's
+        ``apply`` or ``delete``; ``name`` is the list as messages call it)."""
+        name = name or key
+        if doc.get(key) is None:
             return ()
-        items = self.listing(doc["manifests"], doc.value_line("manifests"), "manifests")
+        items = self.listing(doc[key], doc.value_line(key), name)
         limit = MAX_MANIFEST_FILES
         if len(items) > limit:
             raise self.fail(
                 items.line,
-                f"manifests lists {len(items)} files, more than the limit of {limit}",
+                f"{name} lists {len(items)} files, more than the limit of {limit}",
                 "merge them into fewer files, or split the scenario",
             )
         root = find_root(self.base_dir)
@@ -69,7 +75,7 @@ class ManifestSection(ScenarioChecker):
         for i, item in enumerate(items):
             line = items.item_line(i)
             with self.collecting():
-                resolved, shown = self.manifest_path(item, i, line, root)
+                resolved, shown = self.manifest_path(item, f"{name}[{i}]", line, root)
                 if resolved in files:
                     raise self.fail(
                         line,
@@ -106,12 +112,12 @@ class ManifestSection(ScenarioChecker):
                 checker.raise_collected()
         return tuple(out)
 
-    def manifest_path(self, item: Any, i: int, line: int, root: Path) -> tuple[Path, str]:
-        """The resolved file of ``manifests[i]`` and its name for messages."""
+    def manifest_path(self, item: Any, entry: str, line: int, root: Path) -> tuple[Path, str]:
+        """The resolved file of list entry ``entry`` (``manifests[2]``), its name for messages."""
         if not isinstance(item, str) or not item.strip():
             raise self.fail(
                 line,
-                f"manifests[{i}] must be a file path, got {type_name(item)}",
+                f"{entry} must be a file path, got {type_name(item)}",
                 "e.g. - ../manifests/policies.yaml",
             )
         if "\x00" in item:
@@ -149,10 +155,7 @@ class ManifestSection(ScenarioChecker):
     @staticmethod
     def check_unique(manifest: ManifestDoc, seen: dict[tuple[str, str, str, str], Source]) -> None:
         """Two objects with the same group, kind, namespace and name: the second would win."""
-        body = manifest.body
-        group = str(body.get("apiVersion", "")).rpartition("/")[0]
-        meta = body.get("metadata") or {}
-        key = (group, str(body.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+        key = identity(manifest.body)
         where = manifest.source
         first = seen.get(key)
         if first is not None:

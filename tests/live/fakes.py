@@ -76,6 +76,9 @@ class FakeCluster:
     policies_applied: bool = False
     deleted: list[Any] = field(default_factory=list)
     deleted_runs: list[str] = field(default_factory=list)
+    #: (ObjectRef, label patch) per patch_labels call; fail_patch: raised instead.
+    patched: list[tuple[Any, dict[str, str | None]]] = field(default_factory=list)
+    fail_patch: Exception | None = None
     _counts: dict[str, int] = field(default_factory=dict)
     _ips: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -194,6 +197,13 @@ class FakeCluster:
     def delete(self, ref: Any) -> bool:
         self.deleted.append(ref)
         return True
+
+    def patch_labels(self, ref: Any, labels: Mapping[str, str | None]) -> dict[str, Any]:
+        if self.fail_patch is not None:
+            raise self.fail_patch
+        with self._lock:
+            self.patched.append((ref, dict(labels)))
+        return {}
 
     def delete_run(self, run_id: str, timeout: float = 0) -> list[str]:
         self.deleted_runs.append(run_id)

@@ -40,8 +40,6 @@ CONDITIONAL: dict[Key, str] = {
     ("get", "", "namespaces"): "Cluster.create: a 409 on a retried namespace create (ours?)",
     ("delete", "", "pods"): "session cleanup: a pod the run created outside its namespaces",
     ("delete", "", "services"): "session cleanup: a Service created outside the namespaces",
-    ("delete", "networking.k8s.io", "networkpolicies"): "session cleanup: a policy the run "
-    "applied in an existing namespace (its own namespaces are deleted whole)",
 }
 
 SCENARIO = """\
@@ -56,6 +54,14 @@ manifests: [policy.yaml]
 expect:
   allow: [web -> db:5432, web -> svc:db:5432, web -> dns]
   deny: [db -> web:80]
+steps:                # a step deletes a policy and relabels a pod and a namespace
+  - name: changed
+    delete: [policy.yaml]
+    label:
+      - {workload: web, set: {tier: front}}
+      - {namespace: shop, set: {team: a}}
+    changes:
+      allow: [db -> web:80]
 """
 POLICY = """\
 apiVersion: networking.k8s.io/v1

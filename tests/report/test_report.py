@@ -204,7 +204,7 @@ def test_setup_summary_is_an_errored_setup_case_without_cells() -> None:
 def test_json_cells_carry_flipped_the_explanation_and_where(tmp_path: Path) -> None:
     doc = json.loads(summary_document([summarize(kit.result(tmp_path, decide=kit.mixed))]))
     scenario = doc["scenarios"][0]
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert scenario["flipped"] == 2
     assert scenario["started"] == "2026-01-02T03:04:05Z" and scenario["hostname"]
     cells = scenario["cells"]
