@@ -74,7 +74,10 @@ EXAMPLES = _examples()
 @pytest.mark.parametrize(("name", "doc"), EXAMPLES, ids=[n for n, _ in EXAMPLES])
 def test_documented_example_loads(name: str, doc: dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    for item in doc.get("manifests") or []:
+    files = list(doc.get("manifests") or [])
+    for step in doc.get("steps") or []:  # the steps example applies and deletes files too
+        files += [f for f in (*step.get("apply", ()), *step.get("delete", ())) if f not in files]
+    for item in files:
         target = (tmp_path / "scenarios" / item).resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(POLICY.replace("NAME", target.stem))
