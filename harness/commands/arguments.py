@@ -11,6 +11,18 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
 
 
+def add_list_option(parser: argparse.ArgumentParser, flag: str, metavar: str, help: str) -> None:
+    """A repeatable option: the values given, in order (an empty list when not given)."""
+    parser.add_argument(flag, action="append", default=[], metavar=metavar, help=help)
+
+
 def add_objects_option(parser: argparse.ArgumentParser, help: str) -> None:
     """``--objects FILE``, repeatable: the files of Kubernetes objects a command reads."""
-    parser.add_argument("--objects", action="append", default=[], metavar="FILE", help=help)
+    add_list_option(parser, "--objects", "FILE", help)
+
+
+def add_format_option(
+    parser: argparse.ArgumentParser, choices: tuple[str, ...], help: str | None = None
+) -> None:
+    """``--format``: one of ``choices``, the first by default."""
+    parser.add_argument("--format", default=choices[0], choices=choices, help=help)

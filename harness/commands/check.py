@@ -12,6 +12,9 @@ import argparse
 import json
 import sys
 
+from harness.commands.arguments import add_cluster_options
+from harness.commands.arguments import add_format_option
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="FROM", help="NAMESPACE/POD or NAMESPACE/LABEL=VALUE,...")
@@ -19,12 +22,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "target", metavar="TO:PORT[/PROTO]", help="same as FROM, then :PORT (number or name)"
     )
     parser.add_argument("--expect", choices=("allow", "deny"), help="what should happen")
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: as kubectl)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    add_cluster_options(parser)
     parser.add_argument(
         "--timeout", default="1s", metavar="DURATION", help="connect timeout (default 1s)"
     )
-    parser.add_argument("--format", default="text", choices=("text", "json"))
+    add_format_option(parser, ("text", "json"))
     parser.add_argument("--client-image", metavar="IMAGE", help="image of an ephemeral probe")
 
 

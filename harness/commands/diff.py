@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
 
+from harness.commands.arguments import add_format_option
+from harness.commands.arguments import add_list_option
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -38,28 +40,25 @@ MARKDOWN_CELLS = 100
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("before", metavar="BEFORE", help="manifests before: a file or directory")
     parser.add_argument("after", metavar="AFTER", help="manifests after: a file or directory")
-    parser.add_argument(
+    add_list_option(
+        parser,
         "--pods",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="the pods both sides are evaluated over: a scenario file, a `kubectl get "
+        "FILE",
+        "the pods both sides are evaluated over: a scenario file, a `kubectl get "
         "ns,pods -A -o yaml` dump, or workload manifests (Deployments, StatefulSets, "
         "DaemonSets, Jobs); repeatable",
     )
-    parser.add_argument(
+    add_list_option(
+        parser,
         "--port",
-        action="append",
-        default=[],
-        metavar="PORT[/PROTO]",
-        help="compare this port on every destination (repeatable; default: the ports each "
+        "PORT[/PROTO]",
+        "compare this port on every destination (repeatable; default: the ports each "
         "destination declares)",
     )
-    parser.add_argument(
-        "--format",
-        default="text",
-        choices=("text", "json", "markdown"),
-        help="text (default), json, or markdown (a pull-request comment)",
+    add_format_option(
+        parser,
+        ("text", "json", "markdown"),
+        "text (default), json, or markdown (a pull-request comment)",
     )
 
 

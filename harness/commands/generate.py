@@ -25,8 +25,6 @@ namespaces, nothing is applied, and expectations come from the objects as they a
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -44,7 +42,6 @@ from harness.errors import HarnessError
 from harness.errors import ScenarioError
 
 if TYPE_CHECKING:
-    from harness.commands.inputs import Entry
     from harness.commands.inputs import Pods
     from harness.model import Cell
     from harness.model import Scenario
@@ -55,9 +52,6 @@ SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 DNS_NAMESPACE = "kube-system"
 DNS_LABELS = {"k8s-app": "kube-dns"}
 API_VERSION = "netpol-harness.dev/v1alpha1"
-#: Metadata a copied policy keeps (uid, resourceVersion, managedFields... are the cluster's).
-KEPT_METADATA = ("name", "namespace", "labels", "annotations")
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -179,17 +173,6 @@ def _name(given: str | None, output: Path) -> str:
 # ---------------------------------------------------------------- the scenario
 
 
-_NOT_NAME = re.compile(r"[^a-z0-9-]+")
-
-
-def dns_label(text: str, limit: int = 63) -> str:
-    """``text`` as a DNS-1035 label: lower case, ``[a-z0-9-]``, starting with a letter."""
-    name = re.sub(r"-{2,}", "-", _NOT_NAME.sub("-", text.lower())).strip("-")
-    if not name or not name[0].isalpha():
-        name = f"w-{name}" if name else "w"
-    return name[:limit].rstrip("-")
-
-
 def _reserved(key: str) -> bool:
     from harness.model import MANAGED_BY_LABEL
     from harness.scenario.checker import RESERVED_LABEL_PREFIX
@@ -300,10 +283,13 @@ def _workloads(
     pods: Pods, chosen: set[str] | None, in_place: bool, notes: list[str]
 ) -> list[_Workload]:
     from harness.commands.inputs import shown_list
+    from harness.policy.workloads import dns_label
     from harness.policy.workloads import stable_labels
+    from harness.policy.workloads import unique_name
+    from harness.scenario.loader import RESERVED_NAMES
 
     out: list[_Workload] = []
-    taken: set[str] = set()
+    taken = set(RESERVED_NAMES)  # dns, svc, *: cells give them other meanings
     unlabelled: list[str] = []
     system: list[str] = []
     for group in pods.groups:
@@ -320,14 +306,9 @@ def _workloads(
             unlabelled.append(group.ref)
             continue
         name = dns_label(group.name)
-        if name in taken or name in ("dns", "svc"):
+        if name in taken:
             name = dns_label(f"{group.name}-{group.namespace}")
-        base, n = name, 2
-        while name in taken or name in ("dns", "svc"):
-            suffix = f"-{n}"
-            name = base[: 63 - len(suffix)] + suffix
-            n += 1
-        taken.add(name)
+        name = unique_name(name, taken)
         out.append(_Workload(name, group, dict(sorted(labels.items())), _ports(group.pod)))
     if system:
         notes.append(
@@ -355,93 +336,6 @@ def _namespace_labels(pods: Pods, name: str) -> dict[str, str]:
         for k, v in sorted(pods.namespace_labels(name).items())
         if k != NAME_LABEL and not _reserved(k)
     }
-
-
-def _clean_policy(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A policy as committed: its spec and identity, none of the cluster's bookkeeping."""
-    meta = dict(obj.get("metadata") or {})
-    kept = {k: meta[k] for k in KEPT_METADATA if meta.get(k)}
-    annotations = {k: v for k, v in (kept.get("annotations") or {}).items() if k != LAST_APPLIED}
-    if annotations:
-        kept["annotations"] = annotations
-    else:
-        kept.pop("annotations", None)
-    body = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
-    return {
-        "apiVersion": body.pop("apiVersion"),
-        "kind": body.pop("kind"),
-        "metadata": kept,
-        **body,
-    }
-
-
-def _referable(path: str, entries: Sequence[Entry], root: Path) -> bool:
-    """A policy-only file of plain documents, every namespaced object with its namespace."""
-    from harness.commands.inputs import is_policy
-    from harness.scenario import k8svalidate
-    from harness.scenario.loader import MAX_MANIFEST_BYTES
-    from harness.scenario.yamlload import load_all
-    from harness.scenario.yamlload import read_bytes
-
-    if not entries or not all(e.action == "use" and is_policy(e.obj) for e in entries):
-        return False
-    for e in entries:
-        namespaced = e.kind not in k8svalidate.CLUSTER_SCOPED_KINDS
-        if namespaced and not (e.obj.get("metadata") or {}).get("namespace"):
-            return False
-    try:
-        if not Path(path).resolve().is_relative_to(root):
-            return False
-        docs = load_all(read_bytes(Path(path), path, max_bytes=MAX_MANIFEST_BYTES), path)
-    except (HarnessError, OSError):
-        return False
-    return len([d for d in docs if d is not None]) == len(entries)
-
-
-def _policies(
-    pods: Pods, output: Path, namespaces: set[str], copy_all: bool, notes: list[str]
-) -> tuple[list[str], list[dict[str, Any]], set[str]]:
-    """(files referenced, policies to copy, namespaces the referenced files need)."""
-    from harness.commands.inputs import shown_list
-    from harness.scenario import k8svalidate
-    from harness.scenario.loader import find_root
-
-    root = find_root(output.parent)
-    by_file: dict[str, list[Entry]] = {}
-    for entry in pods.entries:
-        by_file.setdefault(entry.path, []).append(entry)
-    referenced: list[str] = []
-    needed: set[str] = set()
-    copied: list[dict[str, Any]] = []
-    idle: list[str] = []
-    policy_ids = {id(e) for e in pods.policies}
-    policy_files = sorted({e.path for e in pods.policies})
-    for path in policy_files:
-        entries = by_file[path]
-        if not copy_all and _referable(path, entries, root):
-            referenced.append(os.path.relpath(Path(path).resolve(), output.parent.resolve()))
-            for e in entries:
-                if e.kind not in k8svalidate.CLUSTER_SCOPED_KINDS:
-                    needed.add(str(e.obj["metadata"]["namespace"]))
-            continue
-        for e in entries:
-            if id(e) not in policy_ids:
-                continue
-            namespace = (e.obj.get("metadata") or {}).get("namespace") or "default"
-            if e.kind in k8svalidate.CLUSTER_SCOPED_KINDS:
-                copied.append(_clean_policy(e.obj))
-            elif namespace in namespaces:
-                policy = _clean_policy(e.obj)
-                policy["metadata"]["namespace"] = namespace
-                copied.append(policy)
-            else:
-                idle.append(e.ident)
-    if idle:
-        notes.append(
-            f"left out {len(idle)} policies of namespaces without workloads (they select no "
-            f"pod of the scenario): {shown_list(idle)}"
-        )
-    return referenced, copied, needed - namespaces
 
 
 def _cell_text(cell: Cell) -> str:
@@ -572,6 +466,7 @@ def generate(
     sources: Sequence[str] = (),
 ) -> Generated:
     """Write the scenario (and the copied policies) for ``pods``; see the module docstring."""
+    from harness.commands import inputs
     from harness.commands.inputs import shown_list
     from harness.report.files import atomic_write
     from harness.scenario.yamlload import escape
@@ -592,7 +487,7 @@ def generate(
     copied: list[dict[str, Any]] = []
     extra: set[str] = set()
     if not in_place:
-        referenced, copied, extra = _policies(
+        referenced, copied, extra = inputs.scenario_policies(
             pods, output, set(ns_names), copy_policies, result.notes
         )
     elif pods.policies:

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from dataclasses import dataclass
 from typing import Literal
 
+from harness.commands.arguments import add_format_option
 from harness.errors import ConfigError
 
 Use = Literal["probe", "kind-ci"]
@@ -80,11 +81,8 @@ def render_json(images: tuple[ImageUse, ...]) -> str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format",
-        choices=("text", "json"),
-        default="text",
-        help="text (default): one image per line; json: for scripts",
+    add_format_option(
+        parser, ("text", "json"), "text (default): one image per line; json: for scripts"
     )
     parser.add_argument(
         "--probes-only",

@@ -16,11 +16,13 @@ workloads (:func:`harness.policy.workloads.group_pods`); a group's pod without a
 gets a synthetic one from 10.255.0.0/16, as ``--netpol-static`` gives its probe pods.
 A scenario file given as pods contributes its workloads' pods (and its namespaces with
 their labels), built the way ``--netpol-static`` builds them, under the scenario's own
-namespace names.
+namespace names. :func:`scenario_policies` says how a generated scenario carries the
+policies read: referenced in their files, or copied without the cluster's bookkeeping.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -384,3 +386,103 @@ def load_pods(paths: Sequence[str], what: str = "--pods", *, scenarios_ok: bool 
             "or workload manifests: Deployments, StatefulSets, DaemonSets, Jobs)"
         )
     return pods
+
+
+# ---------------------------------------------------------------- policies (generate)
+
+#: Metadata a copied policy keeps (uid, resourceVersion, managedFields... are the cluster's).
+KEPT_METADATA = ("name", "namespace", "labels", "annotations")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _clean_policy(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A policy as committed: its spec and identity, none of the cluster's bookkeeping."""
+    meta = dict(obj.get("metadata") or {})
+    kept = {k: meta[k] for k in KEPT_METADATA if meta.get(k)}
+    annotations = {k: v for k, v in (kept.get("annotations") or {}).items() if k != LAST_APPLIED}
+    if annotations:
+        kept["annotations"] = annotations
+    else:
+        kept.pop("annotations", None)
+    body = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    return {
+        "apiVersion": body.pop("apiVersion"),
+        "kind": body.pop("kind"),
+        "metadata": kept,
+        **body,
+    }
+
+
+def _referable(path: str, entries: Sequence[Entry], root: Path) -> bool:
+    """A policy-only file of plain documents, every namespaced object with its namespace."""
+    from harness.scenario import k8svalidate
+    from harness.scenario.loader import MAX_MANIFEST_BYTES
+    from harness.scenario.yamlload import load_all
+    from harness.scenario.yamlload import read_bytes
+
+    if not entries or not all(e.action == "use" and is_policy(e.obj) for e in entries):
+        return False
+    for e in entries:
+        namespaced = e.kind not in k8svalidate.CLUSTER_SCOPED_KINDS
+        if namespaced and not (e.obj.get("metadata") or {}).get("namespace"):
+            return False
+    try:
+        if not Path(path).resolve().is_relative_to(root):
+            return False
+        docs = load_all(read_bytes(Path(path), path, max_bytes=MAX_MANIFEST_BYTES), path)
+    except (HarnessError, OSError):
+        return False
+    return len([d for d in docs if d is not None]) == len(entries)
+
+
+def scenario_policies(
+    pods: Pods, output: Path, namespaces: set[str], copy_all: bool, notes: list[str]
+) -> tuple[list[str], list[dict[str, Any]], set[str]]:
+    """The policies of ``pods`` for a generated scenario written to ``output``.
+
+    Returns (the files it references, relative to ``output``'s directory; the policies
+    to copy; the namespaces the referenced files need besides ``namespaces``). A
+    policy-only file of plain documents inside the project (the directory holding
+    pyproject.toml or .git) is referenced where it is, unless ``copy_all``; other
+    policies are copied, those of namespaces without workloads left out (named in
+    ``notes``).
+    """
+    from harness.scenario import k8svalidate
+    from harness.scenario.loader import find_root
+
+    root = find_root(output.parent)
+    by_file: dict[str, list[Entry]] = {}
+    for entry in pods.entries:
+        by_file.setdefault(entry.path, []).append(entry)
+    referenced: list[str] = []
+    needed: set[str] = set()
+    copied: list[dict[str, Any]] = []
+    idle: list[str] = []
+    policy_ids = {id(e) for e in pods.policies}
+    policy_files = sorted({e.path for e in pods.policies})
+    for path in policy_files:
+        entries = by_file[path]
+        if not copy_all and _referable(path, entries, root):
+            referenced.append(os.path.relpath(Path(path).resolve(), output.parent.resolve()))
+            for e in entries:
+                if e.kind not in k8svalidate.CLUSTER_SCOPED_KINDS:
+                    needed.add(str(e.obj["metadata"]["namespace"]))
+            continue
+        for e in entries:
+            if id(e) not in policy_ids:
+                continue
+            namespace = (e.obj.get("metadata") or {}).get("namespace") or "default"
+            if e.kind in k8svalidate.CLUSTER_SCOPED_KINDS:
+                copied.append(_clean_policy(e.obj))
+            elif namespace in namespaces:
+                policy = _clean_policy(e.obj)
+                policy["metadata"]["namespace"] = namespace
+                copied.append(policy)
+            else:
+                idle.append(e.ident)
+    if idle:
+        notes.append(
+            f"left out {len(idle)} policies of namespaces without workloads (they select no "
+            f"pod of the scenario): {shown_list(idle)}"
+        )
+    return referenced, copied, needed - namespaces

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
 
+from harness.commands.arguments import add_format_option
 from harness.commands.arguments import add_objects_option
 from harness.errors import ConfigError
 from harness.errors import HarnessError
@@ -51,9 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=("TCP", "UDP", "SCTP"),
         help="protocol (default: TCP)",
     )
-    parser.add_argument(
-        "--format", default="table", choices=("table", "json"), help="output format of the matrix"
-    )
+    add_format_option(parser, ("table", "json"), "output format of the matrix")
     parser.add_argument(
         "--explain",
         nargs=2,

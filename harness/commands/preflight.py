@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from harness.commands.arguments import add_cluster_options
+from harness.commands.arguments import add_list_option
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,12 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--client-image", metavar="IMAGE", help="probe client image to try")
     parser.add_argument("--server-image", metavar="IMAGE", help="probe server image to try")
-    parser.add_argument(
-        "--image-pull-secret",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="imagePullSecrets of the canary pods (repeatable)",
+    add_list_option(
+        parser, "--image-pull-secret", "NAME", "imagePullSecrets of the canary pods (repeatable)"
     )
     parser.add_argument(
         "--convergence",

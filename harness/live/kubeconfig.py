@@ -14,6 +14,7 @@ import binascii
 import os
 from pathlib import Path
 from typing import Any
+from typing import TypeVar
 
 from harness.errors import ConfigError
 from harness.errors import ScenarioError
@@ -27,6 +28,8 @@ from harness.scenario.yamlload import stat_problem
 
 FIX = "(fix: pass --netpol-kubeconfig PATH and/or --netpol-context NAME, or set KUBECONFIG)"
 FIX_FILE = "(fix: pass the kubeconfig file kind/kubectl wrote)"
+
+_T = TypeVar("_T")
 
 
 def kubeconfig_files(kubeconfig: str | None) -> tuple[str, str, list[str]]:
@@ -52,6 +55,21 @@ def check_kubeconfig(kubeconfig: str | None) -> tuple[str, str, list[str]]:
             what = "a list" if isinstance(doc, list) else "a single value"
             return [f"{where}:1: not a kubeconfig: it is {what}, not a mapping {FIX_FILE}"]
         found: list[str] = []
+
+        def broken(line: int, problem: str) -> None:
+            found.append(f"{where}:{line}: {problem} {FIX_FILE}")
+
+        def malformed(line: int, problem: str) -> None:
+            broken(line, f"not a kubeconfig: {problem}")
+
+        def optional(obj: YMap, key: str, kind: type[_T], problem: str) -> _T | None:
+            """``obj[key]`` if it is a ``kind``; else None (``problem`` found when it is set)."""
+            value = obj.get(key)
+            if value is not None and not isinstance(value, kind):
+                malformed(obj.value_line(key), problem)
+                return None
+            return value
+
         names: dict[str, set[str]] = {}
         for section, inner in (
             ("clusters", "cluster"),
@@ -59,32 +77,16 @@ def check_kubeconfig(kubeconfig: str | None) -> tuple[str, str, list[str]]:
             ("users", "user"),
         ):
             names[section] = set()
-            items = doc.get(section)
+            items = optional(doc, section, YList, f"{section} must be a list of named entries")
             if items is None:
                 continue
-            if not isinstance(items, YList):
-                found.append(
-                    f"{where}:{doc.value_line(section)}: not a kubeconfig: {section} must be "
-                    f"a list of named entries {FIX_FILE}"
-                )
-                continue
             for k, item in enumerate(items):
-                line = items.item_line(k)
                 if not isinstance(item, YMap) or not isinstance(item.get("name"), str):
-                    found.append(
-                        f"{where}:{line}: not a kubeconfig: {section}[{k}] must be a mapping "
-                        f"with a name {FIX_FILE}"
-                    )
+                    malformed(items.item_line(k), f"{section}[{k}] must be a mapping with a name")
                     continue
                 names[section].add(item["name"])
-                body = item.get(inner)
+                body = optional(item, inner, YMap, f"{section}[{k}].{inner} must be a mapping")
                 if body is None:
-                    continue
-                if not isinstance(body, YMap):
-                    found.append(
-                        f"{where}:{item.value_line(inner)}: not a kubeconfig: "
-                        f"{section}[{k}].{inner} must be a mapping {FIX_FILE}"
-                    )
                     continue
                 for key, value in body.items():
                     line = body.value_line(key)
@@ -108,10 +110,7 @@ def check_kubeconfig(kubeconfig: str | None) -> tuple[str, str, list[str]]:
                         "user",
                         "namespace",
                     ) and not isinstance(value, str):
-                        found.append(
-                            f"{where}:{line}: {section}[{k}].{inner}.{key} must be a string "
-                            f"{FIX_FILE}"
-                        )
+                        broken(line, f"{section}[{k}].{inner}.{key} must be a string")
                     elif key in (
                         "tokenFile",
                         "certificate-authority",
@@ -130,10 +129,7 @@ def check_kubeconfig(kubeconfig: str | None) -> tuple[str, str, list[str]]:
                             )
         current = doc.get("current-context")
         if current is not None and not isinstance(current, str):
-            found.append(
-                f"{where}:{doc.value_line('current-context')}: current-context must be a "
-                f"string {FIX_FILE}"
-            )
+            broken(doc.value_line("current-context"), "current-context must be a string")
         return found
 
     for name in files:

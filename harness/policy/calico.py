@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -98,6 +99,16 @@ class PortSpec:
         return str(self.start) if self.start == self.end else f"{self.start}:{self.end}"
 
 
+def _present(*fields: tuple[str, object]) -> list[str]:
+    """``name value`` of each (name, value) whose value is set (not None), in order."""
+    return [f"{name} {value}" for name, value in fields if value is not None]
+
+
+def _joined(values: Iterable[object] | None) -> str | None:
+    """The values comma-separated (None stays None: the field is not set)."""
+    return None if values is None else ",".join(map(str, values))
+
+
 @dataclass(frozen=True)
 class EntityRule:
     selector: Selector | None = None
@@ -121,25 +132,18 @@ class EntityRule:
         )
 
     def __str__(self) -> str:
-        parts = []
-        if self.selector is not None:
-            parts.append(f"selector {self.selector}")
-        if self.not_selector is not None:
-            parts.append(f"notSelector {self.not_selector}")
-        if self.namespace_selector is not None:
-            parts.append(f"namespaceSelector {self.namespace_selector}")
-        if self.nets is not None:
-            parts.append("nets " + ",".join(map(str, self.nets)))
-        if self.not_nets is not None:
-            parts.append("notNets " + ",".join(map(str, self.not_nets)))
-        if self.ports is not None:
-            parts.append("ports " + ",".join(map(str, self.ports)))
-        if self.not_ports is not None:
-            parts.append("notPorts " + ",".join(map(str, self.not_ports)))
-        if self.sa_names is not None:
-            parts.append("serviceAccounts " + ",".join(sorted(self.sa_names)))
-        if self.sa_selector is not None:
-            parts.append(f"serviceAccounts.selector {self.sa_selector}")
+        sa_names = None if self.sa_names is None else sorted(self.sa_names)
+        parts = _present(
+            ("selector", self.selector),
+            ("notSelector", self.not_selector),
+            ("namespaceSelector", self.namespace_selector),
+            ("nets", _joined(self.nets)),
+            ("notNets", _joined(self.not_nets)),
+            ("ports", _joined(self.ports)),
+            ("notPorts", _joined(self.not_ports)),
+            ("serviceAccounts", _joined(sa_names)),
+            ("serviceAccounts.selector", self.sa_selector),
+        )
         return "; ".join(parts) or "any"
 
 
@@ -153,16 +157,14 @@ class CalicoRule:
     destination: EntityRule = field(default_factory=EntityRule)
 
     def __str__(self) -> str:
-        parts = [self.action]
-        if self.protocol is not None:
-            parts.append(f"protocol {self.protocol}")
-        if self.not_protocol is not None:
-            parts.append(f"notProtocol {self.not_protocol}")
-        if self.ip_version is not None:
-            parts.append(f"ipVersion {self.ip_version}")
-        parts.append(f"source [{self.source}]")
-        parts.append(f"destination [{self.destination}]")
-        return " ".join(parts)
+        fields = _present(
+            ("protocol", self.protocol),
+            ("notProtocol", self.not_protocol),
+            ("ipVersion", self.ip_version),
+        )
+        return " ".join(
+            [self.action, *fields, f"source [{self.source}]", f"destination [{self.destination}]"]
+        )
 
 
 @dataclass(frozen=True)

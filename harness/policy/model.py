@@ -21,6 +21,7 @@ from typing import Literal
 from harness.errors import ConfigError
 from harness.model import PROTOCOLS
 from harness.model import L4Protocol
+from harness.model import Port
 
 Direction = Literal["ingress", "egress"]
 #: Label the API server puts on every namespace (immutable, equal to the name).
@@ -190,11 +191,8 @@ class NetworkPolicy:
 # ---------------------------------------------------------------- pods and namespaces
 
 
-@dataclass(frozen=True)
-class ContainerPort:
-    number: int
-    protocol: L4Protocol = "TCP"
-    name: str | None = None
+#: A pod's container port: (number, protocol, name), the fields of a scenario's port.
+ContainerPort = Port
 
 
 @dataclass(frozen=True)

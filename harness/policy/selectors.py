@@ -107,21 +107,29 @@ class Node:
 
 
 @dataclass(frozen=True)
-class All(Node):
-    def matches(self, labels: Mapping[str, str], *, is_global: bool = False) -> bool:
-        return True
+class _Function(Node):
+    """A function of no arguments (``all()``, ``global()``): written as its name and ``()``."""
+
+    function: ClassVar[str]
 
     def __str__(self) -> str:
-        return "all()"
+        return f"{self.function}()"
 
 
 @dataclass(frozen=True)
-class Global(Node):
+class All(_Function):
+    function = "all"
+
+    def matches(self, labels: Mapping[str, str], *, is_global: bool = False) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Global(_Function):
+    function = "global"
+
     def matches(self, labels: Mapping[str, str], *, is_global: bool = False) -> bool:
         return is_global
-
-    def __str__(self) -> str:
-        return "global()"
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ controller adds per pod or per revision (:data:`CONTROLLER_LABELS`) are left out
 the same container ports, into one :class:`PodGroup` named after its workload
 (``web-5d8f7c9b6-x2x8q`` -> ``web``). Policies select by namespace and labels, so one pod
 of a group speaks for all of it (an ``ipBlock`` naming one replica's address aside).
+:func:`dns_label` and :func:`unique_name` make such names fit for a scenario.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -130,7 +132,19 @@ def is_host_network(pod: Mapping[str, Any]) -> bool:
     return _mapping(pod.get("spec")).get("hostNetwork") is True
 
 
-def _unique(name: str, taken: set[str]) -> str:
+_NOT_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+def dns_label(text: str, limit: int = 63) -> str:
+    """``text`` as a DNS-1035 label: lower case, ``[a-z0-9-]``, starting with a letter."""
+    name = re.sub(r"-{2,}", "-", _NOT_NAME.sub("-", text.lower())).strip("-")
+    if not name or not name[0].isalpha():
+        name = f"w-{name}" if name else "w"
+    return name[:limit].rstrip("-")
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``... (at most 63 characters) if taken; now taken."""
     candidate, n = name, 2
     while candidate in taken:
         suffix = f"-{n}"
@@ -185,7 +199,7 @@ def group_pods(pods: Iterable[Mapping[str, Any]]) -> list[PodGroup]:
     for key in order:
         namespace, labels, _ = key
         first = members[key][0]
-        name = _unique(workload_name(first), taken.setdefault(namespace, set()))
+        name = unique_name(workload_name(first), taken.setdefault(namespace, set()))
         copied: dict[str, Any] = copy.deepcopy(dict(first))
         copied["metadata"] = {**dict(_mapping(first.get("metadata"))), "name": name}
         groups.append(

@@ -231,8 +231,7 @@ def _grid(index: int, summary: ScenarioSummary) -> list[str]:
                 c = cells[found]
                 symbol = SYMBOLS.get(str(c["observed"]), "?")
                 out.append(
-                    f'<td class="{_classes(c)}" data-s="{index}" data-i="{found}">'
-                    f"{_e(symbol)}</td>"
+                    f'<td class="{_classes(c)}" data-s="{index}" data-i="{found}">{_e(symbol)}</td>'
                 )
             out.append("</tr>")
         out.append("</tbody></table>")

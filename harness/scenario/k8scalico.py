@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from harness.scenario.checker import did_you_mean
@@ -17,6 +18,7 @@ from harness.scenario.checker import is_int
 from harness.scenario.checker import port_name_problem
 from harness.scenario.checker import type_name
 from harness.scenario.k8sbase import K8sChecker
+from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
 from harness.scenario.yamlload import echo
 
@@ -30,6 +32,10 @@ _SELECTOR_CHECKS: list[SelectorCheck] = []
 
 def register_selector_check(check: SelectorCheck) -> None:
     _SELECTOR_CHECKS[:] = [check]
+
+
+#: Checks one item of a list field: (the item, its line, its name such as ``spec.egress[0]``).
+ItemCheck = Callable[[Any, int, str], None]
 
 
 CALICO_VERSION = "projectcalico.org/v3"
@@ -87,6 +93,37 @@ _CLUSTER_ACTIONS = {
 
 class CalicoChecks(K8sChecker):
     """The checks of the Calico kinds and the cluster-wide policy kinds."""
+
+    # -- list fields (the NetworkPolicy checks use them too)
+
+    def each(self, obj: YMap, key: str, what: str, check: ItemCheck) -> None:
+        """``check(item, line, what)`` of every item of the list ``obj[key]``, when set.
+
+        The errors of each item are collected: one bad item does not hide the next.
+        """
+        if obj.get(key) is None:
+            return
+        items = self.listing(obj[key], obj.value_line(key), f"{what}.{key}")
+        for i, item in enumerate(items):
+            with self.collecting():
+                check(item, items.item_line(i), f"{what}.{key}[{i}]")
+
+    def ingress_egress(self, obj: YMap, key: str, what: str) -> YList | None:
+        """The list ``obj[key]`` (named ``what``), when set: every value Ingress or Egress.
+
+        Calico's ``spec.types`` and NetworkPolicy's ``policyTypes``.
+        """
+        if obj.get(key) is None:
+            return None
+        types = self.listing(obj[key], obj.value_line(key), what)
+        for i, value in enumerate(types):
+            if value not in ("Ingress", "Egress"):
+                raise self.fail(
+                    types.item_line(i),
+                    f"{what} value {echo(value)} is not supported",
+                    did_you_mean(str(value), ["Ingress", "Egress"], "supported values"),
+                )
+        return types
 
     # -- Calico projectcalico.org/v3 (NetworkPolicy resource reference, Calico 3.32)
 
@@ -154,22 +191,9 @@ class CalicoChecks(K8sChecker):
                         "remove it: a NetworkPolicy selects endpoints of its own namespace",
                     )
                 self.calico_selector(spec, key, "spec")
-        if spec.get("types") is not None:
-            types = self.listing(spec["types"], spec.value_line("types"), "spec.types")
-            for i, value in enumerate(types):
-                if value not in ("Ingress", "Egress"):
-                    raise self.fail(
-                        types.item_line(i),
-                        f"spec.types value {echo(value)} is not supported",
-                        did_you_mean(str(value), ["Ingress", "Egress"], "supported values"),
-                    )
+        self.ingress_egress(spec, "types", "spec.types")
         for direction in ("ingress", "egress"):
-            if spec.get(direction) is None:
-                continue
-            rules = self.listing(spec[direction], spec.value_line(direction), f"spec.{direction}")
-            for i, rule in enumerate(rules):
-                with self.collecting():
-                    self.calico_rule(rule, rules.item_line(i), f"spec.{direction}[{i}]")
+            self.each(spec, direction, "spec", self.calico_rule)
 
     def calico_rule(self, value: Any, line: int, what: str) -> None:
         rule = self.mapping(value, line, what)
@@ -215,26 +239,9 @@ class CalicoChecks(K8sChecker):
             with self.collecting():
                 self.calico_selector(entity, key, what)
         for key in ("nets", "notNets"):
-            if entity.get(key) is None:
-                continue
-            nets = self.listing(entity[key], entity.value_line(key), f"{what}.{key}")
-            for i, text in enumerate(nets):
-                with self.collecting():
-                    try:
-                        ipaddress.ip_network(text if isinstance(text, str) else "-", strict=False)
-                    except ValueError:
-                        raise self.fail(
-                            nets.item_line(i),
-                            f"{what}.{key}[{i}] {echo(text)} is not a CIDR",
-                            "e.g. 10.0.0.0/8",
-                        ) from None
+            self.each(entity, key, what, self.calico_net)
         for key in ("ports", "notPorts"):
-            if entity.get(key) is None:
-                continue
-            ports = self.listing(entity[key], entity.value_line(key), f"{what}.{key}")
-            for i, port in enumerate(ports):
-                with self.collecting():
-                    self.calico_port(port, ports.item_line(i), f"{what}.{key}[{i}]")
+            self.each(entity, key, what, self.calico_port)
         if entity.get("serviceAccounts") is not None:
             sa = self.mapping(
                 entity["serviceAccounts"],
@@ -244,6 +251,14 @@ class CalicoChecks(K8sChecker):
             with self.collecting():
                 self.keys(sa, ("names", "selector"), f"{what}.serviceAccounts")
             self.calico_selector(sa, "selector", f"{what}.serviceAccounts")
+
+    def calico_net(self, value: Any, line: int, what: str) -> None:
+        try:
+            ipaddress.ip_network(value if isinstance(value, str) else "-", strict=False)
+        except ValueError:
+            raise self.fail(
+                line, f"{what} {echo(value)} is not a CIDR", "e.g. 10.0.0.0/8"
+            ) from None
 
     def calico_port(self, value: Any, line: int, what: str) -> None:
         if is_int(value) and 1 <= value <= 65535:
@@ -320,37 +335,36 @@ class CalicoChecks(K8sChecker):
                 "spec.subject",
             )
             self.one_of(subject, ("namespaces", "pods"), "spec.subject")
+        for direction in ("ingress", "egress"):
+            self.each(spec, direction, "spec", partial(self.cluster_rule, kind, direction))
+
+    def cluster_rule(self, kind: str, direction: str, value: Any, line: int, what: str) -> None:
+        """One rule of a cluster policy's ``spec.ingress`` or ``spec.egress``."""
+        rule = self.mapping(value, line, what)
+        peer_key = "from" if direction == "ingress" else "to"
+        with self.collecting():
+            self.keys(rule, ("name", "action", peer_key, "ports", "protocols"), what)
+        action = self.string(rule, "action", what, required=True)
         actions = _CLUSTER_ACTIONS[kind]
-        for direction, peer_key in (("ingress", "from"), ("egress", "to")):
-            if spec.get(direction) is None:
-                continue
-            rules = self.listing(spec[direction], spec.value_line(direction), f"spec.{direction}")
-            for i, rule in enumerate(rules):
-                what = f"spec.{direction}[{i}]"
-                with self.collecting():
-                    rule = self.mapping(rule, rules.item_line(i), what)
-                    with self.collecting():
-                        self.keys(rule, ("name", "action", peer_key, "ports", "protocols"), what)
-                    action = self.string(rule, "action", what, required=True)
-                    if action not in actions:
-                        raise self.fail(
-                            rule.value_line("action"),
-                            f"{what}.action {echo(action)} is not supported by {kind}",
-                            did_you_mean(str(action), actions, "actions"),
-                        )
-                    peers = self.listing(
-                        self.required(rule, peer_key, what, "[{namespaces: {}}]"),
-                        rule.value_line(peer_key),
-                        f"{what}.{peer_key}",
-                        nonempty=True,
-                    )
-                    keys: tuple[str, ...] = ("namespaces", "pods")
-                    if direction == "egress":
-                        keys = (*keys, "networks", "nodes", "domainNames")
-                    for j, peer in enumerate(peers):
-                        with self.collecting():
-                            peer = self.mapping(peer, peers.item_line(j), f"{what}.{peer_key}[{j}]")
-                            self.one_of(peer, keys, f"{what}.{peer_key}[{j}]")
+        if action not in actions:
+            raise self.fail(
+                rule.value_line("action"),
+                f"{what}.action {echo(action)} is not supported by {kind}",
+                did_you_mean(str(action), actions, "actions"),
+            )
+        peers = self.listing(
+            self.required(rule, peer_key, what, "[{namespaces: {}}]"),
+            rule.value_line(peer_key),
+            f"{what}.{peer_key}",
+            nonempty=True,
+        )
+        keys: tuple[str, ...] = ("namespaces", "pods")
+        if direction == "egress":
+            keys = (*keys, "networks", "nodes", "domainNames")
+        for j, peer in enumerate(peers):
+            with self.collecting():
+                peer = self.mapping(peer, peers.item_line(j), f"{what}.{peer_key}[{j}]")
+                self.one_of(peer, keys, f"{what}.{peer_key}[{j}]")
 
     def required(self, obj: YMap, key: str, what: str, example: str = "...") -> Any:
         if obj.get(key) is None:

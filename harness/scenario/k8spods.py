@@ -155,26 +155,30 @@ class PodChecks(K8sChecker):
                         f"{where}.containerPort {echo(number)} is not a port number",
                         "use a number from 1 to 65535",
                     )
-                protocol = port.get("protocol")
-                if protocol is not None and protocol not in PROTOCOLS:
-                    raise self.fail(
-                        port.value_line("protocol"),
-                        f"{where}.protocol {echo(protocol)} is not supported",
-                        did_you_mean(str(protocol).upper(), PROTOCOLS, "supported values"),
-                    )
+                self.port_protocol(port, where)
                 name = port.get("name")
                 if name is not None:
-                    if not isinstance(name, str) or port_name_problem(name):
+                    line = port.value_line("name")
+                    problem = port_name_problem(str(name))
+                    if not isinstance(name, str) or problem:
                         raise self.fail(
-                            port.value_line("name"),
-                            f"{where}.name {echo(name)} is not a valid port name: "
-                            f"{port_name_problem(str(name))}",
+                            line, f"{where}.name {echo(name)} is not a valid port name: {problem}"
                         )
                     if name in names:
                         raise self.fail(
-                            port.value_line("name"),
+                            line,
                             f"{where}.name {echo(name)} is used twice "
                             f"(first at line {names[name]})",
                             "port names must be unique in a container",
                         )
-                    names[name] = port.value_line("name")
+                    names[name] = line
+
+    def port_protocol(self, port: YMap, what: str) -> None:
+        """The ``protocol`` of a container or NetworkPolicy port, when set: TCP, UDP, SCTP."""
+        protocol = port.get("protocol")
+        if protocol is not None and protocol not in PROTOCOLS:
+            raise self.fail(
+                port.value_line("protocol"),
+                f"{what}.protocol {echo(protocol)} is not supported",
+                did_you_mean(str(protocol).upper(), PROTOCOLS, "supported values"),
+            )

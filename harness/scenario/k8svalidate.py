@@ -16,7 +16,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from harness.model import PROTOCOLS
 from harness.scenario.checker import closest
 from harness.scenario.checker import did_you_mean
 from harness.scenario.checker import dns1035_label_problem
@@ -255,17 +254,9 @@ class _Checker(PodChecks, CalicoChecks):
             self.keys(spec, ("podSelector", "policyTypes", "ingress", "egress"), "spec")
         if spec.get("podSelector") is not None:
             self.selector(spec["podSelector"], spec.value_line("podSelector"), "spec.podSelector")
-        if spec.get("policyTypes") is not None:
-            types = self.listing(spec["policyTypes"], spec.value_line("policyTypes"), "policyTypes")
-            for i, value in enumerate(types):
-                if value not in ("Ingress", "Egress"):
-                    raise self.fail(
-                        types.item_line(i),
-                        f"policyTypes value {echo(value)} is not supported",
-                        did_you_mean(str(value), ["Ingress", "Egress"], "supported values"),
-                    )
-            if len(types) > 2:
-                raise self.fail(types.line, "policyTypes may not have more than two values")
+        types = self.ingress_egress(spec, "policyTypes", "policyTypes")
+        if types is not None and len(types) > 2:
+            raise self.fail(types.line, "policyTypes may not have more than two values")
         for direction, peers in (("ingress", "from"), ("egress", "to")):
             if spec.get(direction) is None:
                 continue
@@ -275,27 +266,13 @@ class _Checker(PodChecks, CalicoChecks):
                 rule = self.mapping(rule, rules.item_line(i), what)
                 with self.collecting():
                     self.keys(rule, ("ports", peers), what)
-                if rule.get("ports") is not None:
-                    ports = self.listing(rule["ports"], rule.value_line("ports"), f"{what}.ports")
-                    for j, port in enumerate(ports):
-                        with self.collecting():
-                            self.policy_port(port, ports.item_line(j), f"{what}.ports[{j}]")
-                if rule.get(peers) is not None:
-                    items = self.listing(rule[peers], rule.value_line(peers), f"{what}.{peers}")
-                    for j, peer in enumerate(items):
-                        with self.collecting():
-                            self.peer(peer, items.item_line(j), f"{what}.{peers}[{j}]")
+                self.each(rule, "ports", what, self.policy_port)
+                self.each(rule, peers, what, self.peer)
 
     def policy_port(self, value: Any, line: int, what: str) -> None:
         port = self.mapping(value, line, what)
         self.keys(port, ("protocol", "port", "endPort"), what)
-        protocol = port.get("protocol")
-        if protocol is not None and protocol not in PROTOCOLS:
-            raise self.fail(
-                port.value_line("protocol"),
-                f"{what}.protocol {echo(protocol)} is not supported",
-                did_you_mean(str(protocol).upper(), PROTOCOLS, "supported values"),
-            )
+        self.port_protocol(port, what)
         number = port.get("port")
         if number is not None:
             if is_int(number):
