@@ -96,7 +96,7 @@ kind-down:
 	scripts/kind-down
 
 e2e-kind: venv
-	$(BIN)/pytest scenarios/ -n auto --netpol-context kind-netpol --netpol-junit $(JUNIT)
+	$(BIN)/pytest scenarios/ -n auto --netpol-context kind-netpol --netpol-pod-cidr 10.244.0.0/16 --netpol-junit $(JUNIT)
 
 clean:
 	rm -rf $(VENV) $(VENV8) reports .pytest_cache .mypy_cache .ruff_cache

@@ -36,6 +36,8 @@ class NetpolOptions:
     connect_timeout: float | None = None
     convergence: float | None = None
     preflight: bool = True
+    #: The cluster's pod network (``${clusterPodCIDR}``); "" unknown.
+    pod_cidr: str = ""
     image_pull_secret: tuple[str, ...] = ()
     #: Scenarios a process deploys and probes at the same time.
     parallel_scenarios: int = 8

@@ -257,8 +257,11 @@ def demo(state_dir: Path, args: argparse.Namespace) -> int:
     try:
         kubeconfig = up(state_dir, args)
         print(f"sandbox up: {kubeconfig}", flush=True)
-        command = [sys.executable, "-m", "pytest", "--netpol-kubeconfig", str(kubeconfig), *extra]
-        return subprocess.call(command)
+        command = [sys.executable, "-m", "pytest", "--netpol-kubeconfig", str(kubeconfig)]
+        pod_cidr = read_info(state_dir).get("pod_cidr")
+        if pod_cidr and not any(a.startswith("--netpol-pod-cidr") for a in extra):
+            command += ["--netpol-pod-cidr", str(pod_cidr)]  # for ${clusterPodCIDR}
+        return subprocess.call([*command, *extra])
     except ConfigError:
         raise
     finally:

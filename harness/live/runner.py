@@ -36,6 +36,7 @@ from dataclasses import replace
 from typing import Any
 from typing import Literal
 
+from harness import placeholders
 from harness import plan as planning
 from harness.errors import ClusterError
 from harness.errors import HarnessError
@@ -44,6 +45,7 @@ from harness.live.api import RunnerApi
 from harness.live.enrich import explain
 from harness.live.enrich import guard_pod_health
 from harness.live.resolv import read_resolv_conf
+from harness.model import ManifestDoc
 from harness.model import Observation
 from harness.model import Outcome
 from harness.model import Plan
@@ -90,6 +92,8 @@ class RunSettings:
     #: The shortest settle once the policies were seen landing (see _settled_after).
     settle_floor: float = 2.0
     explain: bool = True
+    #: The cluster's pod network, for ``${clusterPodCIDR}`` in manifests ("" unknown).
+    pod_cidr: str = ""
 
 
 @dataclass
@@ -183,6 +187,7 @@ class Runner:
             ready = self._ready_pods(plan)
             ips = _pod_ips(ready)
             plan = self._in_cluster_domain(plan)
+            plan = self._resolved(plan, ready)
             say(f"{len(ready)} pods ready; proving the data path ({len(plan.datapath)} probes)")
             self._prove_datapath(plan, ips)
             say(f"data path proven; applying {len(plan.manifests)} manifests")
@@ -274,6 +279,35 @@ class Runner:
         if domain and domain != planning.CLUSTER_DOMAIN:
             self._progress(f"cluster domain {domain} (from {source}'s resolv.conf)")
         return planning.with_cluster_domain(plan, domain) if domain else plan
+
+    def _resolved(self, plan: Plan, ready: Mapping[tuple[str, str], Mapping[str, Any]]) -> Plan:
+        """The plan with the run-time values in its manifests resolved (``${podIP:web}``).
+
+        From the ready pods (pod IP, node IP; a pod is named after its workload), the
+        run's namespaces and ``pod_cidr``; PlaceholderError (no verdict) if one is unknown.
+        """
+        docs = [*plan.manifests, *(m for s in plan.steps for m in s.manifests)]
+        if not any(placeholders.has_placeholders(m.body) for m in docs):
+            return plan
+        status = {name: pod.get("status") or {} for (_, name), pod in ready.items()}
+        facts = placeholders.Facts(
+            pod_ips={w: str(s.get("podIP") or "") for w, s in status.items()},
+            node_ips={w: str(s.get("hostIP") or "") for w, s in status.items()},
+            namespaces=dict(plan.namespace_map),
+            pod_cidr=self.settings.pod_cidr,
+        )
+
+        def resolved(docs: Sequence[ManifestDoc]) -> tuple[ManifestDoc, ...]:
+            out = []
+            for doc in docs:
+                try:
+                    out.append(replace(doc, body=placeholders.resolve(doc.body, facts)))
+                except placeholders.PlaceholderError as exc:
+                    raise placeholders.PlaceholderError(f"{doc.source}: {exc}") from None
+            return tuple(out)
+
+        steps = tuple(replace(s, manifests=resolved(s.manifests)) for s in plan.steps)
+        return replace(plan, manifests=resolved(plan.manifests), steps=steps)
 
     def _check_stop(self) -> None:
         if self._stop.is_set():

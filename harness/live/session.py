@@ -91,6 +91,7 @@ class LiveSession:
             concurrency=options.concurrency,
             connect_timeout=_given(options.connect_timeout, base.connect_timeout),
             convergence=_given(options.convergence, base.convergence),
+            pod_cidr=options.pod_cidr or base.pod_cidr,
         )
         self.testrun_uid = testrun_uid or uuid.uuid4().hex
         self.worker_id = worker_id

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -56,6 +57,12 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("connect-timeout", "duration", "DURATION", "override settings.connectTimeout"),
     ("convergence", "duration", "DURATION", "override settings.convergence"),
     ("no-preflight", "bool", "", "skip the cluster preflight checks"),
+    (
+        "pod-cidr",
+        "cidr",
+        "CIDR",
+        "the cluster's pod network, for ${clusterPodCIDR} in manifests (kind: the podSubnet)",
+    ),
     ("parallel-scenarios", "int", "N", "scenarios deployed and probed at once (default 8)"),
     (
         "allow-no-cluster",
@@ -167,6 +174,14 @@ def resolve_options(config: pytest.Config) -> NetpolOptions:
                     f"(fix: e.g. {_example(name, origin, '16')})"
                 )
             values[key] = int(text)
+        elif kind == "cidr":
+            try:
+                values[key] = str(ipaddress.ip_network(text, strict=True))
+            except ValueError:
+                raise pytest.UsageError(
+                    f"{origin} {echo(text)} is not a network address "
+                    f"(fix: e.g. {_example(name, origin, '10.244.0.0/16')}, host bits zero)"
+                ) from None
         elif kind == "duration":
             low, high = (0.001, 60.0) if name == "connect-timeout" else (0.0, 3600.0)
             try:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
 
+from harness import placeholders
 from harness.model import Plan
 from harness.model import Probe
 from harness.model import TargetKind
@@ -31,6 +32,8 @@ DNS_NAMESPACE = "kube-system"
 DNS_POD = "coredns"
 DNS_LABELS = {"k8s-app": "kube-dns"}
 SYNTHETIC_NET = ipaddress.ip_network("10.255.0.0/16")
+#: The node every pod of a static plan runs on (outside the pod network).
+SYNTHETIC_NODE_IP = "172.31.0.1"
 
 
 def _external_addresses(plan: Plan) -> set[str]:
@@ -48,6 +51,15 @@ def _synthetic_ips(taken: set[str]) -> Iterator[str]:
         text = str(addr)
         if text not in taken and not text.endswith(".0"):
             yield text
+
+
+def _with_ip(pod: Mapping[str, Any], ips: Iterator[str]) -> dict[str, Any]:
+    obj: dict[str, Any] = {"kind": "Pod", **pod}
+    status = dict(obj.get("status") or {})
+    if not status.get("podIP"):
+        status["podIP"] = next(ips)
+        obj["status"] = status
+    return obj
 
 
 def _is_dns_pod(obj: Mapping[str, Any]) -> bool:
@@ -69,9 +81,17 @@ def plan_objects(plan: Plan) -> list[dict[str, Any]]:
         for ns in plan.scenario.namespaces
         if ns.existing
     ]
-    raw += [{"kind": "Pod", **pod} for pod in plan.pods]
-    raw += list(flatten(doc.body for doc in plan.manifests))
     ips = _synthetic_ips(_external_addresses(plan))
+    pods = [_with_ip(pod, ips) for pod in plan.pods]
+    raw += pods
+    # Run-time values in manifests (${podIP:web}, ...) from the same synthetic addresses.
+    facts = placeholders.Facts(
+        pod_ips={str(p["metadata"]["name"]): str(p["status"]["podIP"]) for p in pods},
+        node_ips={str(p["metadata"]["name"]): SYNTHETIC_NODE_IP for p in pods},
+        namespaces=dict(plan.namespace_map),
+        pod_cidr=str(SYNTHETIC_NET),
+    )
+    raw += list(flatten(placeholders.resolve(doc.body, facts) for doc in plan.manifests))
     objs: list[dict[str, Any]] = []
     has_dns_ns = has_dns_pod = False
     for obj in raw:

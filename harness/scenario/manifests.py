@@ -13,15 +13,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+from harness import placeholders
 from harness.errors import ScenarioError
 from harness.model import ManifestDoc
 from harness.model import Namespace
 from harness.model import Source
+from harness.model import Workload
 from harness.model import object_identity as identity
 from harness.scenario import k8svalidate
 from harness.scenario.checker import ScenarioChecker
 from harness.scenario.checker import did_you_mean
 from harness.scenario.checker import type_name
+from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
 from harness.scenario.yamlload import echo
 from harness.scenario.yamlload import escape
@@ -50,6 +53,7 @@ class ManifestSection(ScenarioChecker):
 
     base_dir: Path
     namespaces: dict[str, Namespace]
+    workloads: dict[str, Workload]
 
     def manifest_list(
         self, doc: YMap, key: str = "manifests", name: str = ""
@@ -174,6 +178,8 @@ class ManifestSection(ScenarioChecker):
 
     def manifest_doc(self, body: Any, shown: str) -> ManifestDoc:
         line = getattr(body, "line", 1)
+        # Run-time values (${podIP:web}, ...) are checked, then validated as stand-ins.
+        written = self.stand_ins(body, shown)
         k8svalidate.validate(body, shown, line)
         assert isinstance(body, YMap)
         kind = body["kind"]
@@ -208,4 +214,60 @@ class ManifestSection(ScenarioChecker):
                     f"is not declared in the scenario {self.path}",
                     did_you_mean(namespace, self.namespaces, "declared namespaces"),
                 )
+        for path, text in written:
+            _put(plain, path, text)
         return ManifestDoc(plain, Source(shown, line))
+
+    def stand_ins(self, body: Any, shown: str) -> list[tuple[tuple[Any, ...], str]]:
+        """Check every placeholder in ``body``'s string values and put a stand-in value
+        in its place (in ``body``, for validation); (path, text as written) of each."""
+        facts = placeholders.stand_in(list(self.workloads), list(self.namespaces))
+        written: list[tuple[tuple[Any, ...], str]] = []
+        checker = ScenarioChecker(shown)
+
+        def visit(node: Any, path: tuple[Any, ...]) -> None:
+            items = node.items() if isinstance(node, YMap) else enumerate(node)
+            for key, value in list(items):
+                where = (*path, key)
+                if isinstance(value, YMap | YList):
+                    visit(value, where)
+                    continue
+                if not isinstance(value, str) or "${" not in value:
+                    continue
+                at = node.value_line(key) if isinstance(node, YMap) else node.item_line(key)
+                with checker.collecting():
+                    self.placeholder_value(value, where, at, shown)
+                    node[key] = placeholders.substitute(
+                        value, lambda p: placeholders.value(p, facts)
+                    )
+                    written.append((where, value))
+
+        if isinstance(body, YMap):
+            visit(body, ())
+        checker.raise_collected()
+        return written
+
+    def placeholder_value(self, text: str, path: tuple[Any, ...], line: int, shown: str) -> None:
+        for p in placeholders.found(text):
+            if path in _FIXED_FIELDS:
+                raise ScenarioError(
+                    shown,
+                    line,
+                    f"{'.'.join(map(str, path))} cannot hold a placeholder ({p.text}): the "
+                    "object's identity must be known before the run",
+                    "write the name itself (namespaces are mapped to the run's by the harness)",
+                )
+            why = placeholders.problem(p, list(self.workloads), list(self.namespaces))
+            if why:
+                raise ScenarioError(shown, line, why, "see docs/scenarios.md, Run-time values")
+
+
+#: Fields that name the object: no run-time values there.
+_FIXED_FIELDS = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}
+
+
+def _put(plain: Any, path: tuple[Any, ...], value: str) -> None:
+    node = plain
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value

@@ -167,3 +167,16 @@ def test_actionlint() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_pod_cidr_given_to_the_run_is_kind_configs_pod_subnet() -> None:
+    # ${clusterPodCIDR} in manifests resolves to --netpol-pod-cidr: it must be the
+    # network kind (and kind-up's Calico pool) gives the pods.
+    (config,) = load_all(KIND_CONFIG)
+    subnet = config["networking"]["podSubnet"]
+    run = next(s["run"] for s in _steps() if s.get("name") == "Run the scenarios")
+    makefile = (ROOT / "Makefile").read_text()
+    e2e = makefile.split("\ne2e-kind:", 1)[1].split("\n\n", 1)[0]
+    for where, text in (("workflow", run), ("Makefile e2e-kind", e2e)):
+        found = re.findall(r"--netpol-pod-cidr (\S+)", text)
+        assert found == [subnet], f"{where}: {found} != [{subnet!r}]"
