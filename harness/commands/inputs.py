@@ -298,7 +298,7 @@ def _scenario_objects(path: str) -> list[dict[str, Any]]:
     return [dict(obj) for obj in plan_objects(plan) if obj.get("kind") in ("Namespace", "Pod")]
 
 
-def _synthetic_ips(taken: set[str]) -> Iterator[str]:
+def synthetic_ips(taken: set[str]) -> Iterator[str]:
     from harness.policy.static import SYNTHETIC_NET
 
     for addr in SYNTHETIC_NET.hosts():
@@ -370,7 +370,7 @@ def load_pods(paths: Sequence[str], what: str = "--pods", *, scenarios_ok: bool 
         raw = [p for p in raw if not workloads.is_host_network(p)]
     groups = workloads.group_pods(raw)
     taken = {ip for p in raw for ip in _addresses(p)}
-    ips = _synthetic_ips(taken)
+    ips = synthetic_ips(taken)
     for group in groups:
         if _addresses(group.pod):
             pods.groups.append(group)

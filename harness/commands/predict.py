@@ -1,8 +1,9 @@
 """`netpol-harness predict`: the truth table the policies imply, without a cluster.
 
 Reads Namespace, Pod and NetworkPolicy objects (what
-``kubectl get ns,pods,networkpolicies -A -o yaml`` prints) and prints, for one
-port, which pod may reach which; ``--explain`` says why for one cell;
+``kubectl get ns,pods,networkpolicies -A -o yaml`` prints), or workload manifests
+(Deployments, StatefulSets, DaemonSets, Jobs, CronJobs: the pod each template makes,
+no running pods needed), and prints, for one port, which pod may reach which; ``--explain`` says why for one cell;
 ``--scenario`` checks a scenario's expectations against the policies it applies.
 """
 
@@ -42,7 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_objects_option(
         parser,
         "YAML/JSON file of Namespaces, Pods and NetworkPolicies (multi-document or a"
-        " kind: List, as kubectl prints); repeat for several files",
+        " kind: List, as kubectl prints), or workload manifests (Deployments, StatefulSets,"
+        " DaemonSets, Jobs: the pod of each template); repeat for several files",
     )
     parser.add_argument("--port", help="destination port: a number or a container port name")
     parser.add_argument(
@@ -259,12 +261,15 @@ def given_once(
     seen[key] = f"{path}:{line}"
 
 
-def _checked(path: str, line: int, obj: Any, notes: list[str]) -> Any:
+def _checked(path: str, line: int, obj: Any, notes: list[str], ips: Iterator[str]) -> Any:
     """``obj`` validated as the API server would, refused when predictions cannot model it.
 
     Returns the plain object to use, or None for an object that cannot change traffic
-    (noted in ``notes``).
+    (noted in ``notes``). A workload (Deployment, StatefulSet, DaemonSet, Job, ...)
+    stands for the Pod its template makes, with a synthetic IP from ``ips``: no
+    running pods are needed.
     """
+    from harness.policy import workloads
     from harness.scenario.yamlload import YMap
     from harness.scenario.yamlload import to_plain
 
@@ -272,14 +277,28 @@ def _checked(path: str, line: int, obj: Any, notes: list[str]) -> Any:
         path,
         line,
         obj,
-        refused=("policy", "workload", "unknown"),
-        give="give Namespace, Pod and NetworkPolicy objects or a kind: List",
+        refused=("policy", "unknown"),
+        give="give Namespace, Pod, NetworkPolicy or workload objects, or a kind: List",
     )
     if action == "ignore":
         notes.append(ident)
         return None
     spec = obj.get("spec")
-    if obj["kind"] == "Pod" and isinstance(spec, YMap) and spec.get("hostNetwork") is True:
+    if action == "workload":
+        template = spec.get("template") if isinstance(spec, YMap) else None
+        if obj["kind"] == "CronJob" and isinstance(spec, YMap):
+            job = spec.get("jobTemplate")
+            job_spec = job.get("spec") if isinstance(job, YMap) else None
+            template = job_spec.get("template") if isinstance(job_spec, YMap) else None
+        if not isinstance(template, YMap):
+            raise ScenarioError(
+                path,
+                obj.value_line("kind"),
+                f"{ident}: no pod template (spec.template), so no pod to predict for",
+                "give the whole manifest, as `kubectl apply` would take it",
+            )
+        spec = template.get("spec")
+    if isinstance(spec, YMap) and spec.get("hostNetwork") is True:
         raise ScenarioError(
             path,
             spec.key_line("hostNetwork"),
@@ -287,6 +306,10 @@ def _checked(path: str, line: int, obj: Any, notes: list[str]) -> Any:
             "to it and it shares its node's address)",
             "leave it out of the objects",
         )
+    if action == "workload":
+        pod = workloads.template_pod(to_plain(obj))
+        pod["status"] = {"podIP": next(ips)}
+        return pod
     return to_plain(obj)
 
 
@@ -302,7 +325,10 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
     from harness.scenario.checker import all_errors
     from harness.scenario.checker import combine
 
+    from harness.commands.inputs import synthetic_ips
+
     notes = [] if notes is None else notes
+    ips = synthetic_ips(set())  # for the pods that workloads' templates make
     namespaces: list[Namespace] = []
     pods: list[Pod] = []
     policies: list[NetworkPolicy] = []
@@ -311,7 +337,7 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
     seen: dict[tuple[str, ...], str] = {}
     for path, line, obj in each_object(paths, errors):
         try:
-            plain = _checked(path, line, obj, notes)
+            plain = _checked(path, line, obj, notes, ips)
             if plain is None:
                 continue
             meta = plain["metadata"]

@@ -996,7 +996,7 @@ def _cases() -> list[Case]:
     objects(
         OBJECTS
         + "apiVersion: apps/v1\nkind: Deployment #!\nmetadata: {name: d, namespace: back}\n",
-        "Pods, not the controllers",
+        "no pod template",
         "p-deployment",
     )
     objects(

@@ -359,3 +359,52 @@ def test_scenario_static_check(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "DIFF tiny::api->web:80/TCP[deny]" in out
     assert "policies predict allow, scenario expects deny" in out
     assert out.splitlines()[-1] == "1 of 2 expectations follow from the policies; 1 does not"
+
+
+WORKLOADS = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: nginx, ports: [{containerPort: 80}]}]}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: shop}
+spec:
+  schedule: "@daily"
+  jobTemplate:
+    spec:
+      template:
+        metadata: {labels: {app: report}}
+        spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-nobody, namespace: shop}
+spec: {podSelector: {matchLabels: {app: web}}, policyTypes: [Ingress]}
+"""
+
+
+def test_predict_reads_workload_manifests_without_running_pods(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    objects = tmp_path / "app.yaml"
+    objects.write_text(WORKLOADS)
+    code, out, err = predict(capsys, "--objects", str(objects), "--port", "80", "--format", "json")
+    assert code == 0, err
+    matrix = json.loads(out)["matrix"]
+    # The pods the templates make: web (isolated by the policy) and the CronJob's pod.
+    assert matrix["shop/report"]["shop/web"] is False
+    assert matrix["shop/web"]["shop/report"] is True
+    code, out, err = predict(
+        capsys, "--objects", str(objects), "--port", "80", "--explain", "shop/report", "shop/web"
+    )
+    assert "web-from-nobody" in out
