@@ -38,6 +38,17 @@ SCENARIO_LABEL = "netpol-harness.dev/scenario"
 WORKLOAD_LABEL = "netpol-harness.dev/workload"
 #: Annotation with the creation time (RFC 3339) on every namespace the harness creates.
 CREATED_ANNOTATION = "netpol-harness.dev/created"
+#: Labels the ReplicaSet, StatefulSet and DaemonSet controllers put on their pods, per pod
+#: or per revision (their selectors carry them).
+APPS_CONTROLLER_LABELS = frozenset(
+    {
+        "pod-template-hash",
+        "controller-revision-hash",
+        "pod-template-generation",
+        "statefulset.kubernetes.io/pod-name",
+        "apps.kubernetes.io/pod-index",
+    }
+)
 
 #: The built-in target name for the cluster DNS service (kube-system/kube-dns).
 DNS_TARGET = "dns"

@@ -25,17 +25,17 @@ import contextlib
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from typing import TypedDict
 from typing import TypeVar
+from typing import Unpack
 from urllib.parse import quote
 
-import tenacity
 import urllib3
 import websocket
 from kubernetes import client as k8s_client
@@ -47,7 +47,6 @@ from harness.errors import ClusterError
 from harness.errors import ConfigError
 from harness.errors import Conflict
 from harness.errors import ExecError
-from harness.errors import Forbidden
 from harness.errors import NotFound
 from harness.live import waits
 from harness.live.api import ObjectRef
@@ -57,12 +56,11 @@ from harness.live.apistatus import error_from_status
 from harness.live.apistatus import exit_code_from_status
 from harness.live.apistatus import scrub
 from harness.live.apistatus import status_message
-from harness.live.apistatus import waits_for_service_account
 from harness.live.kubeconfig import FIX as KUBECONFIG_FIX
 from harness.live.kubeconfig import FIX_FILE as KUBECONFIG_FIX_FILE
 from harness.live.kubeconfig import check_kubeconfig
-from harness.model import MANAGED_BY_LABEL
-from harness.model import MANAGED_BY_VALUE
+from harness.live.retry import retrying
+from harness.live.retry import until_service_account
 from harness.model import RUN_LABEL
 from harness.scenario.yamlload import escape
 
@@ -74,6 +72,16 @@ class ExecResult:
     stdout: str
     stderr: str
     exit_code: int
+
+
+class _Call(TypedDict, total=False):
+    """The options of one REST call (:meth:`Cluster._raw_request`); each has a default."""
+
+    body: Any  # None: no body
+    query: Sequence[tuple[str, str]]  # ()
+    content_type: str  # of the body: application/json
+    what: str  # for errors: "METHOD path"
+    accept: str  # application/json
 
 
 # ------------------------------------------------------------------ errors
@@ -93,26 +101,6 @@ def translate(exc: BaseException, what: str) -> ClusterError:
             reason=str(exc.reason or ""),
         )
     return ClusterError(f"{what}: {type(exc).__name__}: {exc}", status=0, retryable=True)
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, ClusterError) and exc.retryable
-
-
-class _RetryAfterWait(tenacity.wait.wait_base):
-    """Exponential backoff, but at least the server's Retry-After."""
-
-    def __init__(self, base: float, cap: float) -> None:
-        self._exp = tenacity.wait_exponential(multiplier=base, max=cap)
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        delay = float(self._exp(retry_state))
-        outcome = retry_state.outcome
-        if outcome is not None and outcome.failed:
-            exc = outcome.exception()
-            if isinstance(exc, ClusterError) and exc.retry_after is not None:
-                delay = max(delay, min(exc.retry_after, 30.0))
-        return delay
 
 
 # ------------------------------------------------------------------ facade
@@ -212,20 +200,10 @@ class Cluster:
 
     # ------------------------------------------------------- raw REST
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: Sequence[tuple[str, str]] = (),
-        content_type: str = "application/json",
-        what: str = "",
-    ) -> dict[str, Any]:
-        raw, status = self._raw_request(
-            method, path, body=body, query=query, content_type=content_type, what=what
-        )
-        what = what or f"{method} {path}"
+    def _request(self, method: str, path: str, **call: Unpack[_Call]) -> dict[str, Any]:
+        """:meth:`_raw_request`, its answer parsed: a JSON object (a list as its ``items``)."""
+        raw, status = self._raw_request(method, path, **call)
+        what = call.get("what") or f"{method} {path}"
         if not raw:
             return {}
         try:
@@ -234,27 +212,18 @@ class Cluster:
             raise ClusterError(f"{what}: the API server sent non-JSON", status=status) from None
         return parsed if isinstance(parsed, dict) else {"items": parsed}
 
-    def _raw_request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: Sequence[tuple[str, str]] = (),
-        content_type: str = "application/json",
-        what: str = "",
-        accept: str = "application/json",
-    ) -> tuple[bytes, int]:
+    def _raw_request(self, method: str, path: str, **call: Unpack[_Call]) -> tuple[bytes, int]:
         api = self._api()
-        headers: dict[str, str] = {"Accept": accept}
+        body = call.get("body")
+        headers: dict[str, str] = {"Accept": call.get("accept", "application/json")}
         if body is not None:
-            headers["Content-Type"] = content_type
-        what = what or f"{method} {path}"
+            headers["Content-Type"] = call.get("content_type", "application/json")
+        what = call.get("what") or f"{method} {path}"
         try:
             m, url, hdrs, data, post = api.param_serialize(
                 method=method,
                 resource_path=path,
-                query_params=list(query) or None,
+                query_params=list(call.get("query", ())) or None,
                 header_params=headers,
                 body=body,
                 auth_settings=["BearerToken"],
@@ -277,13 +246,10 @@ class Cluster:
         return bytes(raw or b""), status
 
     def _retrying(self, fn: Callable[[], T]) -> T:
-        retryer = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_is_retryable),
-            stop=tenacity.stop_after_attempt(self._retry_attempts),
-            wait=_RetryAfterWait(self._retry_base, self._retry_cap),
-            reraise=True,
+        """``fn()`` under the retry rules (:func:`harness.live.retry.retrying`)."""
+        return retrying(
+            fn, attempts=self._retry_attempts, base=self._retry_base, cap=self._retry_cap
         )
-        return retryer(fn)
 
     # ------------------------------------------------------- kinds
 
@@ -335,17 +301,8 @@ class Cluster:
                     raise  # never take over someone else's pod or namespace
                 return self._replace(item, body, existing, ref)
 
-        deadline = time.monotonic() + self._service_account_wait
-        delay = 0.05
-        while True:
-            try:
-                return self._retrying(do_create)
-            except Forbidden as exc:
-                # A pod in a namespace created a moment ago: wait for its ServiceAccount.
-                if not waits_for_service_account(exc) or time.monotonic() >= deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        # A pod in a namespace created a moment ago: wait for its ServiceAccount.
+        return until_service_account(lambda: self._retrying(do_create), self._service_account_wait)
 
     def _replace(
         self, item: str, body: Mapping[str, Any], existing: Mapping[str, Any], ref: ObjectRef
@@ -509,27 +466,11 @@ class Cluster:
             return []
         return raw.decode("utf-8", "replace").splitlines()[-tail:]
 
-    # ------------------------------------------------------- exec
+    # ------------------------------------------------------- waits & exec
 
-    def wait_pods_ready(
-        self,
-        pods: Sequence[tuple[str, str]],
-        timeout: float = 120.0,
-        interval: float = 0.5,
-    ) -> dict[tuple[str, str], dict[str, Any]]:
-        """Wait until every (namespace, name) pod is Ready (:mod:`harness.live.waits`)."""
-        return waits.wait_pods_ready(self, pods, timeout, interval)
-
-    def wait_ephemeral_running(
-        self,
-        namespace: str,
-        pod: str,
-        container: str,
-        timeout: float = 120.0,
-        interval: float = 0.5,
-    ) -> dict[str, Any]:
-        """Wait until the pod's ephemeral ``container`` runs (:mod:`harness.live.waits`)."""
-        return waits.wait_ephemeral_running(self, namespace, pod, container, timeout, interval)
+    # Functions of harness.live.waits, as methods: the cluster is their ``api``.
+    wait_pods_ready = waits.wait_pods_ready
+    wait_ephemeral_running = waits.wait_ephemeral_running
 
     def exec(
         self,
@@ -675,41 +616,12 @@ class Cluster:
             what=f"add ephemeral container {container.get('name')} to {namespace}/{pod}",
         )
 
-    # ------------------------------------------------------- ephemeral containers (in place)
-
     # ------------------------------------------------------- cleanup
 
-    def delete_namespaces(
-        self, label_selector: str, timeout: float = 120.0, interval: float = 1.0
-    ) -> list[str]:
-        """Delete namespaces matching ``label_selector`` and wait until gone (bounded).
-
-        Returns the names still present when the wait ran out (empty = all gone).
-        """
-        names = [str(ns["metadata"]["name"]) for ns in self.list_namespaces(label_selector)]
-        for name in names:
-            with contextlib.suppress(ClusterError):
-                self.delete(ObjectRef("v1", "Namespace", name))
-        deadline = time.monotonic() + timeout
-        remaining = names
-        while remaining and time.monotonic() < deadline:
-            time.sleep(interval)
-            try:
-                present = {
-                    str(ns["metadata"]["name"]) for ns in self.list_namespaces(label_selector)
-                }
-            except ClusterError:
-                continue
-            remaining = [n for n in names if n in present]
-        return remaining
-
-    def delete_run(self, run_id: str, timeout: float = 120.0) -> list[str]:
-        """Delete every namespace carrying ``run_id``'s run label; names left over."""
-        return self.delete_namespaces(f"{RUN_LABEL}={run_id}", timeout)
-
-    def leftovers(self) -> list[dict[str, Any]]:
-        """Namespaces created by any harness run (managed-by label)."""
-        return self.list_namespaces(f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+    # Functions of harness.live.waits, as methods: delete namespaces, wait until gone.
+    delete_namespaces = waits.delete_namespaces
+    delete_run = waits.delete_run
+    leftovers = waits.leftovers
 
 
 # ------------------------------------------------------------------ helpers

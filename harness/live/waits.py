@@ -1,13 +1,16 @@
 """Waiting for pods, with the rules of when to stop: Ready, a reason that never heals, time.
 
-The polling is done through a small reader protocol, so :class:`harness.live.cluster.Cluster`
-delegates here and a test fake can be waited on too. A pod that will not become Ready
-is a :class:`~harness.errors.PodNotReady` describing it (phase, conditions, waiting
-reasons, events and the last log lines of its unready containers).
+The polling is done through small reader protocols, so :class:`harness.live.cluster.Cluster`
+takes these functions as its methods (the cluster is ``api``) and a test fake can be
+waited on too. A pod that will not become Ready is a :class:`~harness.errors.PodNotReady`
+describing it (phase, conditions, waiting reasons, events and the last log lines of its
+unready containers). Cleanup waits too: :func:`delete_namespaces` deletes namespaces and
+waits, bounded, until they are gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -16,13 +19,18 @@ from typing import Protocol
 
 import tenacity
 
+from harness.errors import ClusterError
 from harness.errors import PodNotReady
+from harness.live.api import ObjectRef
 from harness.live.pods import FATAL_WAITING
 from harness.live.pods import describe_pod
 from harness.live.pods import fatal_reasons
 from harness.live.pods import is_ready
 from harness.live.pods import pull_trouble
 from harness.live.pods import unready_containers
+from harness.model import MANAGED_BY_LABEL
+from harness.model import MANAGED_BY_VALUE
+from harness.model import RUN_LABEL
 
 
 class _PodReader(Protocol):
@@ -33,6 +41,12 @@ class _PodReader(Protocol):
     def pod_events(self, namespace: str, name: str) -> list[str]: ...
 
     def pod_logs(self, namespace: str, name: str, container: str, tail: int = 5) -> list[str]: ...
+
+
+class _NamespaceDeleter(Protocol):
+    def list_namespaces(self, label_selector: str = "") -> list[dict[str, Any]]: ...
+
+    def delete(self, ref: ObjectRef) -> bool: ...
 
 
 def wait_pods_ready(
@@ -146,3 +160,36 @@ def wait_ephemeral_running(
                 f"after {timeout:g}s ({why})"
             )
         time.sleep(interval)
+
+
+def delete_namespaces(
+    api: _NamespaceDeleter, label_selector: str, timeout: float = 120.0, interval: float = 1.0
+) -> list[str]:
+    """Delete namespaces matching ``label_selector`` and wait until gone (bounded).
+
+    Returns the names still present when the wait ran out (empty = all gone).
+    """
+    names = [str(ns["metadata"]["name"]) for ns in api.list_namespaces(label_selector)]
+    for name in names:
+        with contextlib.suppress(ClusterError):
+            api.delete(ObjectRef("v1", "Namespace", name))
+    deadline = time.monotonic() + timeout
+    remaining = names
+    while remaining and time.monotonic() < deadline:
+        time.sleep(interval)
+        try:
+            present = {str(ns["metadata"]["name"]) for ns in api.list_namespaces(label_selector)}
+        except ClusterError:
+            continue
+        remaining = [n for n in names if n in present]
+    return remaining
+
+
+def delete_run(api: _NamespaceDeleter, run_id: str, timeout: float = 120.0) -> list[str]:
+    """Delete every namespace carrying ``run_id``'s run label; names left over."""
+    return delete_namespaces(api, f"{RUN_LABEL}={run_id}", timeout)
+
+
+def leftovers(api: _NamespaceDeleter) -> list[dict[str, Any]]:
+    """Namespaces created by any harness run (managed-by label)."""
+    return api.list_namespaces(f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")

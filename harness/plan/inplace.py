@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.images import DEFAULT_IMAGES
 from harness.images import Images
+from harness.model import APPS_CONTROLLER_LABELS
 from harness.model import MANAGED_BY_LABEL
 from harness.model import MANAGED_BY_VALUE
 from harness.model import RUN_LABEL
@@ -39,15 +40,7 @@ EPHEMERAL_LIFETIME = 3600
 EPHEMERAL_PREFIX = "netpol-probe-"
 #: In place: controller-specific labels NOT copied onto a fallback probe pod (a
 #: ReplicaSet/StatefulSet/DaemonSet selector carries them: copying would invite adoption).
-CONTROLLER_LABELS = frozenset(
-    {
-        "pod-template-hash",
-        "controller-revision-hash",
-        "pod-template-generation",
-        "statefulset.kubernetes.io/pod-name",
-        "apps.kubernetes.io/pod-index",
-    }
-)
+CONTROLLER_LABELS = APPS_CONTROLLER_LABELS
 
 
 def build_in_place(

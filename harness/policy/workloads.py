@@ -21,21 +21,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: Labels controllers put on the pods they make, per pod or per revision.
-CONTROLLER_LABELS = frozenset(
-    {
-        "pod-template-hash",
-        "controller-revision-hash",
-        "pod-template-generation",
-        "statefulset.kubernetes.io/pod-name",
-        "apps.kubernetes.io/pod-index",
-        "controller-uid",
-        "job-name",
-        "batch.kubernetes.io/controller-uid",
-        "batch.kubernetes.io/job-name",
-        "batch.kubernetes.io/job-completion-index",
-    }
-)
+from harness.model import APPS_CONTROLLER_LABELS
+
+#: Labels controllers put on the pods they make, per pod or per revision: the apps
+#: controllers' and the Job controller's.
+CONTROLLER_LABELS = APPS_CONTROLLER_LABELS | {
+    "controller-uid",
+    "job-name",
+    "batch.kubernetes.io/controller-uid",
+    "batch.kubernetes.io/job-name",
+    "batch.kubernetes.io/job-completion-index",
+}
 #: Phases of pods that run no more: no traffic reaches them, no policy applies.
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 

@@ -25,6 +25,7 @@ from harness.model import Port
 from harness.model import Source
 from harness.scenario.yamlload import YList
 from harness.scenario.yamlload import YMap
+from harness.scenario.yamlload import collection_word
 from harness.scenario.yamlload import echo
 from harness.scenario.yamlload import escape
 
@@ -34,6 +35,13 @@ _LABEL_FIX = "e.g. app: web (ASCII letters, digits, '-', '_', '.'; at most 63)"
 MAX_ERRORS = 20
 #: At most this many choices are listed in a "did you mean" fix.
 MAX_CHOICES = 12
+#: How :func:`type_name` names a scalar, by type (bool first: a bool is an int).
+_SCALAR_WORDS: tuple[tuple[type, str], ...] = (
+    (bool, "a boolean"),
+    (int, "a number"),
+    (float, "a decimal number"),
+    (str, "a string"),
+)
 
 
 class ScenarioErrors(ScenarioError):
@@ -121,19 +129,10 @@ def type_name(value: Any, raw: str | None = None) -> str:
         return f"{kind} (YAML reads unquoted {escape(raw)} as {_yaml_word(value)})"
     if value is None:
         return "nothing (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "a number"
-    if isinstance(value, float):
-        return "a decimal number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
+    for scalar, word in _SCALAR_WORDS:
+        if isinstance(value, scalar):
+            return word
+    return collection_word(value)
 
 
 def _yaml_word(value: Any) -> str:

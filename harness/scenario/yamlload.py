@@ -148,6 +148,11 @@ def echo(value: Any, limit: int = ECHO_LIMIT) -> str:
     if value is None or isinstance(value, bool | int | float):
         shown = repr(value)
         return shown if len(shown) <= limit else shown[:limit] + "..."
+    return collection_word(value)
+
+
+def collection_word(value: Any) -> str:
+    """A value that is no scalar, for messages: "a mapping", "a list", else its type's name."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
