@@ -1,5 +1,9 @@
 """`netpol-harness diff BEFORE AFTER --pods FILE`: the cells a policy change flips.
 
+``netpol-harness diff --live AFTER``: BEFORE is what the cluster holds now (its
+NetworkPolicies and Namespaces, read through the API), and so are the pods unless
+``--pods`` names others: "what would this pull request change on staging?".
+
 BEFORE and AFTER are manifests (a file or a directory of them): their policies, and
 the Namespaces they label. Both are evaluated over the same pods (``--pods``: a
 scenario file, a ``kubectl get ns,pods -A -o yaml`` dump, or workload manifests), on
@@ -17,11 +21,14 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
 
+from harness.commands.arguments import add_cluster_options
 from harness.commands.arguments import add_format_option
 from harness.commands.arguments import add_list_option
 from harness.errors import ConfigError
@@ -38,8 +45,20 @@ MARKDOWN_CELLS = 100
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("before", metavar="BEFORE", help="manifests before: a file or directory")
-    parser.add_argument("after", metavar="AFTER", help="manifests after: a file or directory")
+    parser.add_argument(
+        "sides",
+        nargs="+",
+        metavar="BEFORE AFTER",
+        help="manifests before and after (a file or directory each); with --live, only AFTER",
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="BEFORE is the live cluster's NetworkPolicies and Namespaces, and its pods are "
+        "the pods (unless --pods is given); needs read access to namespaces, pods and "
+        "networkpolicies cluster-wide",
+    )
+    add_cluster_options(parser)
     add_list_option(
         parser,
         "--pods",
@@ -82,15 +101,36 @@ def run(args: argparse.Namespace) -> int:
     from harness.policy.engine import ClusterModel
 
     out: TextIO = sys.stdout
-    if not args.pods:
+    want = 1 if args.live else 2
+    if len(args.sides) != want:
+        usage = "diff --live AFTER" if args.live else "diff BEFORE AFTER"
+        raise ConfigError(
+            f"{usage} takes {want} path{'s' if want > 1 else ''}, got {len(args.sides)} "
+            "(fix: BEFORE and AFTER manifests, or --live and the AFTER manifests)"
+        )
+    if (args.kubeconfig or args.context) and not args.live:
+        raise ConfigError("--kubeconfig and --context are for --live (fix: add --live)")
+    if not args.pods and not args.live:
         raise ConfigError(
             "diff needs --pods FILE: the pods both sides are evaluated over (fix: a scenario "
             "file, `kubectl get ns,pods -A -o yaml` output, or workload manifests)"
         )
+    with tempfile.TemporaryDirectory(prefix="netpol-diff-") as tmp:
+        if args.live:
+            from harness.commands.clusterdump import dump
+            from harness.live.cluster import Cluster
+
+            cluster = Cluster(kubeconfig=args.kubeconfig, context=args.context, retry_attempts=3)
+            live = str(dump(cluster, Path(tmp)))
+            args.before, args.after = f"the live cluster ({cluster.describe()})", args.sides[0]
+            before = inputs.load_manifests(live, "the live cluster")
+            pods = inputs.load_pods(args.pods or [live], "--pods" if args.pods else "live pods")
+        else:
+            args.before, args.after = args.sides
+            before = inputs.load_manifests(args.before, "BEFORE")
+            pods = inputs.load_pods(args.pods)
+        after = inputs.load_manifests(args.after, "AFTER")
     ports = parse_ports(args.port)
-    pods = inputs.load_pods(args.pods)
-    before = inputs.load_manifests(args.before, "BEFORE")
-    after = inputs.load_manifests(args.after, "AFTER")
     notes = pods.notes + before.notes + after.notes
     if pods.policies:
         notes.append(
@@ -105,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         ClusterModel.from_objects([*base, *after.namespaces, *after.policies]),
         ports,
     )
-    what = {"before": args.before, "after": args.after, "pods": ", ".join(args.pods)}
+    shown_pods = ", ".join(args.pods) if args.pods else "the live cluster's pods"
+    what = {"before": args.before, "after": args.after, "pods": shown_pods}
     if args.format == "json":
         out.write(render_json(result, what))
     elif args.format == "markdown":

@@ -133,13 +133,8 @@ def _entry(path: str, line: int, obj: Any) -> Entry:
     from harness.policy.engine import parse_objects
     from harness.scenario.yamlload import to_plain
 
-    _, action = validated(
-        path,
-        line,
-        obj,
-        refused=("policy", "unknown"),
-        give="give Kubernetes objects: multi-document YAML or a kind: List",
-    )
+    give = "give Kubernetes objects: multi-document YAML or a kind: List"
+    _, action = validated(path, line, obj, give=give)
     plain: dict[str, Any] = to_plain(obj)
     parsed = workloads.template_pod(plain) if action == "workload" else plain
     if action != "ignore":

@@ -3,8 +3,9 @@
 Reads Namespace, Pod and NetworkPolicy objects (what
 ``kubectl get ns,pods,networkpolicies -A -o yaml`` prints), or workload manifests
 (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs: the pod each template makes,
-no running pods needed), and prints, for one port, which pod may reach which; ``--explain`` says why for one cell;
-``--scenario`` checks a scenario's expectations against the policies it applies.
+no running pods needed), and prints, for one port, which pod may reach which;
+``--explain`` says why for one cell; ``--scenario`` checks a scenario's expectations
+against the policies it applies.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ def identity(obj: Any) -> str:
 
 
 def validated(
-    path: str, line: int, obj: Any, *, refused: Container[str], give: str
+    path: str, line: int, obj: Any, *, give: str, refused: Container[str] = ("policy", "unknown")
 ) -> tuple[str, str]:
     """``obj`` validated as the API server would: its identity and what the engine does with it.
 
@@ -273,13 +274,8 @@ def _checked(path: str, line: int, obj: Any, notes: list[str], ips: Iterator[str
     from harness.scenario.yamlload import YMap
     from harness.scenario.yamlload import to_plain
 
-    ident, action = validated(
-        path,
-        line,
-        obj,
-        refused=("policy", "unknown"),
-        give="give Namespace, Pod, NetworkPolicy or workload objects, or a kind: List",
-    )
+    give = "give Namespace, Pod, NetworkPolicy or workload objects, or a kind: List"
+    ident, action = validated(path, line, obj, give=give)
     if action == "ignore":
         notes.append(ident)
         return None
@@ -319,13 +315,12 @@ def load_cluster(paths: Sequence[str], notes: list[str] | None = None) -> Cluste
     Every object is validated first; all problems found (up to a cap) are reported
     together, each as ``file:line: ...`` of the offending field.
     """
+    from harness.commands.inputs import synthetic_ips
     from harness.policy.engine import ClusterModel
     from harness.policy.engine import parse_objects
     from harness.scenario import k8svalidate
     from harness.scenario.checker import all_errors
     from harness.scenario.checker import combine
-
-    from harness.commands.inputs import synthetic_ips
 
     notes = [] if notes is None else notes
     ips = synthetic_ips(set())  # for the pods that workloads' templates make

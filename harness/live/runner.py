@@ -42,6 +42,7 @@ from harness.errors import ClusterError
 from harness.errors import HarnessError
 from harness.live.api import ObjectRef
 from harness.live.api import RunnerApi
+from harness.live.cellstate import CellState
 from harness.live.enrich import explain
 from harness.live.enrich import guard_pod_health
 from harness.live.resolv import read_resolv_conf
@@ -112,39 +113,6 @@ class Recorder:
     def snapshot(self) -> list[ObjectRef]:
         with self._lock:
             return list(self.items)
-
-
-@dataclass
-class _Cell:
-    probe: Probe
-    history: list[Observation] = field(default_factory=list)
-    tries: int = 0
-    infra: int = 0
-    at: float = 0.0  # seconds since the policies were applied, at the last observation
-    confirm_note: str = ""
-    confirming: bool = False  # the next observation is the confirmation
-    confirmed: bool = False
-    confirm_infra: int = 0  # broken confirmation attempts
-    agreed_from: float | None = None  # start (s after the apply) of the round it first passed
-
-    @property
-    def last(self) -> Observation:
-        return self.history[-1]
-
-    def network_outcomes(self) -> list[Outcome]:
-        return [o.outcome for o in self.history if o.outcome is not Outcome.ERROR]
-
-    @property
-    def flipped(self) -> bool:
-        """Whether an observation disagreed with the expectation after one that agreed."""
-        agreed = False
-        for obs in self.history:
-            status = judge(self.probe, obs.outcome)
-            if status is Status.PASS:
-                agreed = True
-            elif status is Status.FAIL and agreed:
-                return True
-        return False
 
 
 class Runner:
@@ -485,7 +453,7 @@ class Runner:
         started (a round of deny probes lasts a connect timeout, so usually at
         once), later after broken execs (exponential backoff).
         """
-        cells = {p.id: _Cell(p) for p in plan.probes}
+        cells = {p.id: CellState(p) for p in plan.probes}
         applied = self._clock()
         budget = self.convergence(plan)
         pending = list(plan.probes)
@@ -537,7 +505,7 @@ class Runner:
             pending = next_pending
         return [self._verdict(plan, cells[p.id], ips) for p in plan.probes]
 
-    def _settled_after(self, cells: Mapping[str, _Cell]) -> float:
+    def _settled_after(self, cells: Mapping[str, CellState]) -> float:
         """Seconds after the apply from which a confirming observation counts.
 
         A CNI programs each node (each pod) in its own time, so one pod's rules having
@@ -556,7 +524,7 @@ class Runner:
         derived = max(self.settings.settle_floor, 2 * landed + self.settings.round_interval)
         return min(self.settings.settle, derived)
 
-    def _needs_confirm(self, cell: _Cell) -> bool:
+    def _needs_confirm(self, cell: CellState) -> bool:
         """Whether a cell that just passed gets one confirming observation.
 
         ``confirm="all"`` (default): every passing cell (also guards against a deny
@@ -577,7 +545,7 @@ class Runner:
             return cell.probe.cell.expect == "allow"
         return len(set(cell.network_outcomes())) > 1
 
-    def _observed(self, cell: _Cell, obs: Observation, now: float, in_budget: bool) -> bool:
+    def _observed(self, cell: CellState, obs: Observation, now: float, in_budget: bool) -> bool:
         """Record a converging observation; True to probe the cell again."""
         cell.history.append(obs)
         cell.tries += 1
@@ -595,7 +563,7 @@ class Runner:
         return False
 
     def _confirmed(
-        self, cell: _Cell, obs: Observation, now: float, in_budget: bool, early: bool = False
+        self, cell: CellState, obs: Observation, now: float, in_budget: bool, early: bool = False
     ) -> bool:
         """Record a confirming observation; True to probe the cell again.
 
@@ -628,7 +596,7 @@ class Runner:
         # Converge again if it now disagrees (never confirmed twice).
         return judge(cell.probe, obs.outcome) is Status.FAIL and in_budget
 
-    def _verdict(self, plan: Plan, cell: _Cell, ips: Mapping[str, str]) -> Verdict:
+    def _verdict(self, plan: Plan, cell: CellState, ips: Mapping[str, str]) -> Verdict:
         p = cell.probe
         obs = cell.last
         status = judge(p, obs.outcome)
