@@ -328,6 +328,7 @@ class Cells(ScenarioChecker):
         else:
             servers = [self.server(entry.target, line)]
             strict = True
+        chosen: list[tuple[Workload, list[Port]]] = []
         for server in servers:
             if kind is TargetKind.SERVICE and server.in_place and server.service is None:
                 if strict:
@@ -338,7 +339,18 @@ class Cells(ScenarioChecker):
                         f"add service: <Service name> to workload {echo(server.name)}",
                     )
                 continue
-            ports = self.select_ports(server, entry, strict)
+            chosen.append((server, self.select_ports(server, entry, strict)))
+        # Counted before any cell is made: a wildcard over many workloads is refused at
+        # once, not after building the budget's worth of cells.
+        names = [w.name for w in sources]
+        total = sum(len(ports) * (len(names) - names.count(t.name)) for t, ports in chosen)
+        if total > budget:
+            raise self.fail(
+                line,
+                f"the expect entries expand to more than {MAX_EXPANDED} cells here",
+                "split the scenario into smaller ones",
+            )
+        for server, ports in chosen:
             for w in sources:
                 if w.name == server.name:
                     if strict and entry.source != "*":

@@ -4,7 +4,8 @@
 Every case is an input the harness reads (a scenario, a manifest it applies, a
 ``predict --objects`` file, a kubeconfig, an option value) and the promise: a
 HarnessError (never another exception), one line per problem, ``file:line:`` of
-the offending token, a bounded echo, the fix, in bounded time. A line of the
+the offending token, a bounded echo, the fix (how fast each is answered is measured
+by bench/bench_inputs.py, not asserted). A line of the
 input ending in ``#!`` marks the line the (first) error must name; ``line=None``
 cases name no line (the file as a whole).
 
@@ -14,14 +15,12 @@ tests/inputs/test_corpus.py runs every case, tests/inputs/measure.py prints the 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 MARK = "#!"
-TIME_LIMIT = 2.0
 MAX_LINE = 600  # no message line may be longer (values are echoed cut)
 
 
@@ -1278,17 +1277,13 @@ def run(case: Case, tmp: Path) -> list[str]:
 
     from harness.errors import HarnessError
 
-    started = time.perf_counter()
     exc, text = answer(case, tmp)
-    took = time.perf_counter() - started
     broken: list[str] = []
     if exc is None:
         return ["accepted"]
     if not isinstance(exc, HarnessError | pytest.UsageError):
         return [f"raised {type(exc).__name__}: {text[:200]}"]
     lines = text.splitlines()
-    if took > TIME_LIMIT:
-        broken.append(f"took {took:.1f}s")
     if any(len(line) > MAX_LINE for line in lines):
         broken.append(f"a line of {max(len(x) for x in lines)} characters")
     if "Traceback" in text or "Error:" in text.replace("ScenarioError", ""):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import resource
 import tempfile
-import time
 from pathlib import Path
 
 from hypothesis import HealthCheck
@@ -78,21 +77,18 @@ def mutated(draw: st.DrawFn, base: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-LIMIT_S = 2.0
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _bounded(call: object) -> None:
-    start = time.perf_counter()
+    """No crash, one clear message, bounded memory (how fast: bench/bench_inputs.py)."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         call()  # type: ignore[operator]
     except HarnessError as exc:
         assert "Traceback" not in str(exc)
         assert all(len(line) < 2000 for line in str(exc).splitlines())
-    took = time.perf_counter() - start
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert took < LIMIT_S, f"took {took:.1f}s"
     assert grown_mib < 200, f"peak memory grew by {grown_mib:.0f} MiB"
 
 
