@@ -1,4 +1,4 @@
-"""The live cluster's objects as a file the input loaders read (``diff --live``).
+"""The live cluster's objects as a file the input loaders read (``diff`` / ``generate --live``).
 
 :func:`dump` lists the Namespaces, Pods and NetworkPolicies a kubeconfig's user may
 read (cluster-wide: the in-place role's read rights, docs/rbac.md) and writes them
@@ -20,11 +20,16 @@ KINDS = (("v1", "Namespace"), ("v1", "Pod"), ("networking.k8s.io/v1", "NetworkPo
 _DROPPED_METADATA = ("managedFields",)
 
 
-def live_objects(cluster: ListsObjects) -> list[dict[str, Any]]:
-    """Every Namespace, Pod and NetworkPolicy of the cluster (all namespaces)."""
+def live_objects(cluster: ListsObjects, pod_selector: str = "") -> list[dict[str, Any]]:
+    """Every Namespace, Pod and NetworkPolicy of the cluster (all namespaces).
+
+    ``pod_selector``: a label selector (``app=web,tier in (a,b)``) the API server applies
+    to the pods; namespaces and policies are all read (they decide the pods' traffic).
+    """
     out: list[dict[str, Any]] = []
     for api_version, kind in KINDS:
-        for obj in cluster.list_objects(api_version, kind):
+        selector = pod_selector if kind == "Pod" else ""
+        for obj in cluster.list_objects(api_version, kind, label_selector=selector):
             meta = obj.get("metadata") or {}
             if meta.get("deletionTimestamp"):
                 continue  # going away: not part of what the cluster enforces from now on
@@ -34,9 +39,12 @@ def live_objects(cluster: ListsObjects) -> list[dict[str, Any]]:
     return out
 
 
-def dump(cluster: ListsObjects, directory: Path, name: str = "live-cluster.yaml") -> Path:
+def dump(
+    cluster: ListsObjects, directory: Path, name: str = "live-cluster.yaml", pod_selector: str = ""
+) -> Path:
     """Write the cluster's objects to ``directory/name`` (JSON, which YAML reads); its path."""
     path = directory / name
-    document = {"apiVersion": "v1", "kind": "List", "items": live_objects(cluster)}
+    items = live_objects(cluster, pod_selector)
+    document = {"apiVersion": "v1", "kind": "List", "items": items}
     path.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
     return path

@@ -1,7 +1,9 @@
 """`netpol-harness generate`: a scenario that freezes today's behaviour, for review and commit.
 
 Reads what exists (``--objects``: a ``kubectl get ns,pods,networkpolicies -A -o yaml``
-dump, or workload manifests and policy files) and writes a scenario: one workload per
+dump, or workload manifests and policy files; or ``--live``: the same read from the
+cluster through the API, pods narrowed by ``--namespace`` and ``--selector``) and
+writes a scenario: one workload per
 group of pods (replicas fold into one; see :mod:`harness.policy.workloads`), every
 cell a client workload -> a served port of a server workload (and each client -> dns),
 and as expectations what the policy engine predicts today: ``default: deny`` and the
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from harness.commands.arguments import add_cluster_options
 from harness.commands.arguments import add_objects_option
 from harness.errors import ConfigError
 from harness.errors import HarnessError
@@ -96,6 +100,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="copy every policy into NAME.policies.yaml (default: policy-only files are "
         "referenced where they are)",
     )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="read what exists from the cluster (namespaces, pods, networkpolicies through "
+        "the API) instead of --objects; with --namespace and --selector to narrow the pods",
+    )
+    parser.add_argument(
+        "--selector",
+        "-l",
+        metavar="LABELS",
+        help="with --live: only the pods this label selector matches (as kubectl -l)",
+    )
+    add_cluster_options(parser)
     parser.add_argument("--no-dns", action="store_true", help="leave out the `client -> dns` cells")
     parser.add_argument(
         "--force", action="store_true", help="overwrite the output files when they exist"
@@ -105,14 +122,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.commands import inputs
 
-    if not args.objects:
+    if args.live and args.objects:
+        raise ConfigError("--live and --objects exclude each other (fix: keep one of them)")
+    if not args.live and (args.selector or args.kubeconfig or args.context):
+        raise ConfigError("--selector, --kubeconfig and --context are for --live (fix: add --live)")
+    if not args.objects and not args.live:
         raise ConfigError(
-            "generate needs --objects FILE (fix: `kubectl get ns,pods,networkpolicies -A -o "
-            "yaml > cluster.yaml`, or your workload manifests and policy files)"
+            "generate needs --objects FILE or --live (fix: `kubectl get "
+            "ns,pods,networkpolicies -A -o yaml > cluster.yaml`, your workload manifests and "
+            "policy files, or --live to read the cluster)"
         )
     output = _output(args.output, force=args.force)
     name = _name(args.name, output)
-    pods = inputs.load_pods(args.objects, "--objects", scenarios_ok=False)
+    with tempfile.TemporaryDirectory(prefix="netpol-generate-") as tmp:
+        if args.live:
+            from harness.commands.clusterdump import dump
+            from harness.live.cluster import Cluster
+
+            cluster = Cluster(kubeconfig=args.kubeconfig, context=args.context, retry_attempts=3)
+            shown = [f"the live cluster {cluster.describe()}"]
+            if args.selector:
+                shown[0] += f", pods {args.selector}"
+            args.objects = [str(dump(cluster, Path(tmp), pod_selector=args.selector or ""))]
+        pods = inputs.load_pods(args.objects, "--objects", scenarios_ok=False)
+        return _generate(args, output, name, pods, shown if args.live else args.objects)
+
+
+def _generate(
+    args: argparse.Namespace, output: Path, name: str, pods: Pods, sources: Sequence[str]
+) -> int:
     result = generate(
         pods,
         output,
@@ -123,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         copy_policies=args.copy_policies,
         dns=not args.no_dns,
         force=args.force,
-        sources=args.objects,
+        sources=sources,
     )
     for note in result.notes:
         print(f"netpol-harness: note: {note}", file=sys.stderr)

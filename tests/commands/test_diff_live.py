@@ -86,3 +86,44 @@ def test_live_takes_one_path_and_plain_diff_two(tmp_path: Path) -> None:
     assert main(["diff", "--live", "a", "b"]) == 2
     assert main(["diff", str(tmp_path)]) == 2
     assert main(["diff", "a", "b", "--context", "x", "--pods", "p"]) == 2
+
+
+@pytest.mark.sandbox
+def test_generate_live_freezes_the_cluster_and_passes_static(live: tuple[str, Path]) -> None:
+    import subprocess
+    import sys
+
+    kubeconfig, base = live
+    project = base / "gen"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("")
+    out = project / "shop.netpol.yaml"
+    run = sbx.cli(
+        "generate", "--live", "--kubeconfig", kubeconfig, "-o", str(out),
+        "--namespace", "shop", "--namespace", "ops",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    text = out.read_text()
+    assert "from the live cluster https://" in text
+    assert "web" in text and "toolbox" in text and "api-0" not in text.split("workloads:")[0]
+    # The live policies were copied beside it (they live in no file of the project).
+    assert (project / "shop.policies.yaml").exists()
+    static = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--netpol-static",
+         str(out)],
+        capture_output=True, text=True, cwd=project, env=sbx.env(), timeout=120, check=False,
+    )  # fmt: skip
+    assert static.returncode == 0, static.stdout + static.stderr
+    # --selector narrows the pods (the API server applies it); the policies stay.
+    narrow = project / "db.netpol.yaml"
+    run = sbx.cli(
+        "generate", "--live", "--kubeconfig", kubeconfig, "-o", str(narrow), "-l", "app in (db,api)"
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    names = [
+        ln.split("name:", 1)[1].split(",")[0].strip()
+        for ln in narrow.read_text().splitlines()
+        if "- {name:" in ln or ln.strip().startswith("- name:")
+    ]
+    assert names and any(n.startswith("db") for n in names), narrow.read_text()
+    assert not any(n.startswith(("web", "toolbox")) for n in names), names
