@@ -102,7 +102,7 @@ def build(
     )
 
     def mapped(doc: ManifestDoc) -> ManifestDoc:
-        return labelled(map_manifest(doc, namespace_map), common)
+        return labelled(map_manifest(doc, namespace_map, run_id), common)
 
     manifests = tuple(mapped(doc) for doc in scenario.manifests)
     plan = Plan(

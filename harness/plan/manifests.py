@@ -50,12 +50,24 @@ def labelled(doc: ManifestDoc, common: Mapping[str, str]) -> ManifestDoc:
     return ManifestDoc(body, doc.source)
 
 
-def map_manifest(doc: ManifestDoc, namespace_map: Mapping[str, str]) -> ManifestDoc:
-    """``doc`` with the run's namespace names; a cluster-wide policy confined to the run."""
+def map_manifest(
+    doc: ManifestDoc, namespace_map: Mapping[str, str], run_id: str = ""
+) -> ManifestDoc:
+    """``doc`` with the run's namespace names; a cluster-wide policy confined to the run.
+
+    With ``run_id``, a cluster-wide policy also gets the run id in its name
+    (``default-deny`` -> ``default-deny-<run id>``): two runs applying the same file at
+    once then make two objects, instead of the second replacing the first (and the
+    first run's cleanup deleting the second's). A BaselineAdminNetworkPolicy must be
+    named ``default`` (one per cluster) and a Tier is shared by name: neither is renamed.
+    """
     body = copy.deepcopy(dict(doc.body))
     meta = body.get("metadata")
     if isinstance(meta, dict) and isinstance(meta.get("namespace"), str):
         meta["namespace"] = namespace_map.get(meta["namespace"], meta["namespace"])
+    if run_id and isinstance(meta, dict) and isinstance(meta.get("name"), str):
+        if _renamed_per_run(body):
+            meta["name"] = f"{meta['name'][: 253 - len(run_id) - 1]}-{run_id}"
     _map_selectors(body, namespace_map)
     kind = body.get("kind")
     if body.get("apiVersion") == CALICO_VERSION and kind in (
@@ -72,6 +84,17 @@ def map_manifest(doc: ManifestDoc, namespace_map: Mapping[str, str]) -> Manifest
         if isinstance(spec, dict):
             spec["namespaceSelector"] = _confined_calico(spec.get("namespaceSelector"), created)
     return ManifestDoc(body, doc.source)
+
+
+def _renamed_per_run(body: Mapping[str, Any]) -> bool:
+    """A cluster-scoped policy two runs could both apply under one name (see map_manifest)."""
+    api, kind = str(body.get("apiVersion", "")), body.get("kind")
+    if api == CALICO_VERSION:
+        return kind == "GlobalNetworkPolicy"
+    return api.startswith("policy.networking.k8s.io/") and kind in (
+        "AdminNetworkPolicy",
+        "ClusterNetworkPolicy",
+    )
 
 
 def _confined_calico(selector: Any, created: Sequence[str]) -> str:
