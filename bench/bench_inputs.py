@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
         for case in CASES:
             baseline.append(_seconds(lambda: load(BASELINE)))
             with tempfile.TemporaryDirectory() as tmp:
-                took = _seconds(lambda: answer(case, Path(tmp)))
+                took = _seconds(lambda c=case, t=tmp: answer(c, Path(t)))
             times.setdefault(f"{case.kind}:{case.id}", []).append(took)
     base = statistics.median(baseline)
     ranked = sorted(times.items(), key=lambda kv: -statistics.median(kv[1]))
