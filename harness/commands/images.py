@@ -25,13 +25,15 @@ KIND_NODE_IMAGE = (
 )
 #: Calico release that scripts/kind-up installs (scripts/calico.sha256 pins its manifest).
 CALICO_VERSION = "v3.32.4"
-#: The images calico.yaml of that release runs (from quay.io since 3.32). By tag, as the
+#: The images that release's calico-v3-crds.yaml runs, the manifest kind-up installs
+#: (from quay.io since 3.32; calico.yaml runs the same but the webhooks). By tag, as the
 #: manifest names them: its checksum pins the manifest's text, not the image contents
 #: (mirror them by digest).
 CALICO_IMAGES: tuple[tuple[str, str], ...] = (
     ("calico-cni", f"quay.io/calico/cni:{CALICO_VERSION}"),
     ("calico-node", f"quay.io/calico/node:{CALICO_VERSION}"),
     ("calico-kube-controllers", f"quay.io/calico/kube-controllers:{CALICO_VERSION}"),
+    ("calico-webhooks", f"quay.io/calico/webhooks:{CALICO_VERSION}"),
 )
 
 

@@ -249,8 +249,9 @@ EXTENDED = frozenset(
 def extended_kinds(objs: Iterable[Mapping[str, Any]]) -> list[str]:
     """The tiered / cluster-wide policy kinds among ``objs`` ("apiVersion kind"), sorted.
 
-    The engine predicts them; the live layer (the sandbox) does not enforce them yet, so
-    a live run skips a scenario that applies one (harness/plugin/items.py).
+    The engine predicts them; a live run skips a scenario that applies one where the
+    cluster does not serve the kind (the sandbox does not; kind with Calico's v3 CRDs
+    does): harness/plugin/items.py.
     """
     found = {
         f"{obj.get('apiVersion')} {obj.get('kind')}"

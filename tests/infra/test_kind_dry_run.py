@@ -81,7 +81,7 @@ def test_dry_run_shows_every_phase(dry: subprocess.CompletedProcess[str]) -> Non
     text = "\n".join(commands)
     assert any(c.startswith("kind create cluster --name netpol --config ") for c in commands)
     (url,) = re.findall(
-        r"https://raw\.githubusercontent\.com/projectcalico/calico/(v[\d.]+)/manifests/calico\.yaml",
+        r"https://raw\.githubusercontent\.com/projectcalico/calico/(v[\d.]+)/manifests/calico-v3-crds\.yaml",
         text,
     )
     major, minor, _ = (int(p) for p in url[1:].split("."))
@@ -205,7 +205,8 @@ def test_the_calico_version_is_written_in_one_place() -> None:
 
 
 def test_dry_run_uses_the_pinned_version(dry: subprocess.CompletedProcess[str]) -> None:
-    assert f"/projectcalico/calico/{_pin('CALICO_VERSION')}/manifests/calico.yaml" in dry.stdout
+    version = _pin("CALICO_VERSION")
+    assert f"/projectcalico/calico/{version}/manifests/calico-v3-crds.yaml" in dry.stdout
 
 
 # ---------------------------------------------------------------- docs/ci.md "First run"

@@ -57,11 +57,31 @@ spec:
       containers:
         - name: calico-kube-controllers
           image: "quay.io/calico/kube-controllers:v9.9.9"
+---
+kind: Deployment
+metadata: {name: calico-webhooks, namespace: kube-system}
+spec:
+  template:
+    spec:
+      containers:
+        - name: calico-webhooks
+          image: quay.io/calico/webhooks:v9.9.9
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: calico-webhooks}
+webhooks:
+  - name: tiered-rbac.projectcalico.org
+    clientConfig:
+      # Replace with the CA bundle for the webhook TLS certificate.
+      caBundle: ""
+      service: {name: calico-webhooks, namespace: kube-system, path: /rbac}
 """
 MANIFEST_IMAGES = [
     "quay.io/calico/cni:v9.9.9",
     "quay.io/calico/node:v9.9.9",
     "quay.io/calico/kube-controllers:v9.9.9",
+    "quay.io/calico/webhooks:v9.9.9",
 ]
 SHA = hashlib.sha256(MANIFEST.encode()).hexdigest()
 
@@ -260,7 +280,7 @@ def test_strict_accepts_a_pinned_matching_manifest(box: Sandbox) -> None:
     box.set_pin(SHA)
     up = box.run("kind-up", "--strict")
     assert up.returncode == 0, up.stderr
-    assert f"calico.yaml verified (sha256 {SHA})" in up.stdout
+    assert f"calico-v3-crds.yaml verified (sha256 {SHA})" in up.stdout
     assert "not pinned" not in up.stdout
 
 
@@ -358,7 +378,7 @@ def test_another_version_without_any_checksum_is_downloaded_from_its_tag(box: Sa
     box.set_pin("")
     up = box.run("kind-up", CALICO_VERSION="v3.99.0")
     assert up.returncode == 0, up.stderr
-    assert "/projectcalico/calico/v3.99.0/manifests/calico.yaml" in box.calls_with("curl ")[0]
+    assert "/projectcalico/calico/v3.99.0/manifests/calico-v3-crds.yaml" in box.calls_with("curl ")[0]
     assert box.run("kind-up", "--strict", CALICO_VERSION="v3.99.0").returncode == 1
 
 
@@ -433,7 +453,7 @@ def test_failed_kind_load_falls_back_to_a_single_platform_archive(box: Sandbox) 
     assert up.returncode == 0, up.stderr
     saves = box.calls_with("docker image save --platform linux/")
     archives = box.calls_with("kind load image-archive --name netpol")
-    assert len(saves) == len(archives) == 5
+    assert len(saves) == len(archives) == 2 + len(MANIFEST_IMAGES)
     assert all(PROBE_CLIENT not in s or s.endswith(PROBE_CLIENT) for s in saves)
 
 
@@ -615,3 +635,52 @@ def test_manifest_without_the_pool_block_is_refused_before_creating(box: Sandbox
     assert result.returncode == 1
     assert "no commented CALICO_IPV4POOL_CIDR block" in result.stderr
     _nothing_created(box)
+
+
+# ---------------------------------------------------------------- Calico's v3 CRDs
+
+
+def test_v3_crd_manifest_gets_a_webhook_certificate_and_its_ca(box: Sandbox) -> None:
+    up = box.run("kind-up", CALICO_SHA256=SHA)
+    assert up.returncode == 0, up.stderr
+    applied = (box.state / "applied.yaml").read_text()
+    bundle = re.search(r'caBundle: "([^"]*)"', applied)
+    assert bundle and bundle.group(1), "the CA went into the webhook configuration"
+    import base64
+
+    ca = base64.b64decode(bundle.group(1)).decode()
+    assert ca.startswith("-----BEGIN CERTIFICATE-----")
+    secret = box.calls_with("create secret tls calico-webhooks-tls")
+    assert len(secret) == 1 and "-n kube-system" in secret[0]
+    # the Secret before the manifest, the webhook Deployment waited for after it
+    calls = box.calls()
+    first_apply = next(i for i, c in enumerate(calls) if "--server-side" in c)
+    assert calls.index(secret[0]) < first_apply
+    assert box.calls_with("rollout status deployment/calico-webhooks")
+
+
+def test_a_v3_manifest_without_its_empty_ca_bundle_is_refused_before_anything(
+    box: Sandbox,
+) -> None:
+    manifest = MANIFEST.replace('caBundle: ""', "caBundle: Zm9v")
+    sha = hashlib.sha256(manifest.encode()).hexdigest()
+    up = box.run("kind-up", CALICO_SHA256=sha, FAKE_MANIFEST=manifest)
+    assert up.returncode == 1
+    assert "has not exactly one empty caBundle" in up.stderr
+    assert "CALICO_MANIFEST=calico.yaml" in up.stderr
+    _nothing_created(box)
+
+
+def test_the_classic_manifest_needs_no_certificate(box: Sandbox) -> None:
+    up = box.run("kind-up", CALICO_SHA256=SHA, CALICO_MANIFEST="calico.yaml")
+    assert up.returncode == 0, up.stderr
+    assert box.calls_with("/manifests/calico.yaml")
+    assert not box.calls_with("calico-webhooks-tls")
+    assert not box.calls_with("rollout status deployment/calico-webhooks")
+    assert 'caBundle: ""' in (box.state / "applied.yaml").read_text()
+
+
+def test_an_unknown_manifest_name_is_refused(box: Sandbox) -> None:
+    up = box.run("kind-up", "--dry-run", CALICO_MANIFEST="tigera-operator.yaml")
+    assert up.returncode == 1
+    assert "is not calico-v3-crds.yaml or calico.yaml" in up.stderr
