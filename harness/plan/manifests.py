@@ -65,9 +65,10 @@ def map_manifest(
     meta = body.get("metadata")
     if isinstance(meta, dict) and isinstance(meta.get("namespace"), str):
         meta["namespace"] = namespace_map.get(meta["namespace"], meta["namespace"])
-    if run_id and isinstance(meta, dict) and isinstance(meta.get("name"), str):
-        if _renamed_per_run(body):
-            meta["name"] = f"{meta['name'][: 253 - len(run_id) - 1]}-{run_id}"
+    named = isinstance(meta, dict) and isinstance(meta.get("name"), str)
+    if run_id and named and _renamed_per_run(body):
+        assert isinstance(meta, dict)
+        meta["name"] = f"{meta['name'][: 253 - len(run_id) - 1]}-{run_id}"
     _map_selectors(body, namespace_map)
     kind = body.get("kind")
     if body.get("apiVersion") == CALICO_VERSION and kind in (

@@ -378,7 +378,8 @@ def test_another_version_without_any_checksum_is_downloaded_from_its_tag(box: Sa
     box.set_pin("")
     up = box.run("kind-up", CALICO_VERSION="v3.99.0")
     assert up.returncode == 0, up.stderr
-    assert "/projectcalico/calico/v3.99.0/manifests/calico-v3-crds.yaml" in box.calls_with("curl ")[0]
+    url = "/projectcalico/calico/v3.99.0/manifests/calico-v3-crds.yaml"
+    assert url in box.calls_with("curl ")[0]
     assert box.run("kind-up", "--strict", CALICO_VERSION="v3.99.0").returncode == 1
 
 

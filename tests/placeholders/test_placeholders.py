@@ -1,6 +1,5 @@
 """Run-time values in manifests: the syntax, the loader's checks, static and live resolution."""
 
-# ruff: noqa: E501  (the case table keeps one YAML snippet per line)
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,7 +53,9 @@ def test_values(text: str, expected: str) -> None:
 
 
 def test_resolve_walks_nested_objects_and_leaves_the_input_alone() -> None:
-    body: dict[str, Any] = {"spec": {"egress": [{"to": [{"ipBlock": {"cidr": "${podCIDR:db}"}}]}], "n": 3}}
+    body: dict[str, Any] = {
+        "spec": {"egress": [{"to": [{"ipBlock": {"cidr": "${podCIDR:db}"}}]}], "n": 3}
+    }
     out = placeholders.resolve(body, FACTS)
     assert out["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"] == "10.244.2.3/32"
     assert body["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"] == "${podCIDR:db}"
