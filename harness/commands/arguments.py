@@ -11,6 +11,12 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
 
 
+def add_live_options(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--live`` (read what exists from the cluster) with ``--kubeconfig`` / ``--context``."""
+    parser.add_argument("--live", action="store_true", help=help)
+    add_cluster_options(parser)
+
+
 def add_list_option(parser: argparse.ArgumentParser, flag: str, metavar: str, help: str) -> None:
     """A repeatable option: the values given, in order (an empty list when not given)."""
     parser.add_argument(flag, action="append", default=[], metavar=metavar, help=help)

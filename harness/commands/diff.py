@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
 
-from harness.commands.arguments import add_cluster_options
 from harness.commands.arguments import add_format_option
 from harness.commands.arguments import add_list_option
+from harness.commands.arguments import add_live_options
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -51,14 +51,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="BEFORE AFTER",
         help="manifests before and after (a file or directory each); with --live, only AFTER",
     )
-    parser.add_argument(
-        "--live",
-        action="store_true",
-        help="BEFORE is the live cluster's NetworkPolicies and Namespaces, and its pods are "
-        "the pods (unless --pods is given); needs read access to namespaces, pods and "
+    add_live_options(
+        parser,
+        "BEFORE is the live cluster's NetworkPolicies and Namespaces, and its pods are the "
+        "pods (unless --pods is given); needs read access to namespaces, pods and "
         "networkpolicies cluster-wide",
     )
-    add_cluster_options(parser)
     add_list_option(
         parser,
         "--pods",

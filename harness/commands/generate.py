@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from harness.commands.arguments import add_cluster_options
+from harness.commands.arguments import add_live_options
 from harness.commands.arguments import add_objects_option
 from harness.errors import ConfigError
 from harness.errors import HarnessError
@@ -100,19 +100,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="copy every policy into NAME.policies.yaml (default: policy-only files are "
         "referenced where they are)",
     )
-    parser.add_argument(
-        "--live",
-        action="store_true",
-        help="read what exists from the cluster (namespaces, pods, networkpolicies through "
-        "the API) instead of --objects; with --namespace and --selector to narrow the pods",
+    add_live_options(
+        parser,
+        "read what exists from the cluster (namespaces, pods, networkpolicies through the "
+        "API) instead of --objects; with --namespace and --selector to narrow the pods",
     )
     parser.add_argument(
-        "--selector",
-        "-l",
-        metavar="LABELS",
-        help="with --live: only the pods this label selector matches (as kubectl -l)",
+        "--selector", "-l", metavar="LABELS", help="with --live: only the pods it matches"
     )
-    add_cluster_options(parser)
     parser.add_argument("--no-dns", action="store_true", help="leave out the `client -> dns` cells")
     parser.add_argument(
         "--force", action="store_true", help="overwrite the output files when they exist"
