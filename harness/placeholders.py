@@ -67,14 +67,16 @@ class Facts:
     pod_cidr: str = ""
 
 
+def _parsed(m: re.Match[str]) -> Placeholder:
+    """The placeholder a :data:`PATTERN` match (not a ``$${`` literal) stands for."""
+    name, _, arg = m.group(2).partition(":")
+    args = tuple(a.strip() for a in arg.split(",")) if arg else ()
+    return Placeholder(name.strip(), args, m.group(0))
+
+
 def found(text: str) -> Iterator[Placeholder]:
     """Every placeholder in ``text`` (literals ``$${...}`` left out)."""
-    for m in PATTERN.finditer(text):
-        if m.group(1):
-            continue
-        name, _, arg = m.group(2).partition(":")
-        args = tuple(a.strip() for a in arg.split(",")) if arg else ()
-        yield Placeholder(name.strip(), args, m.group(0))
+    return (_parsed(m) for m in PATTERN.finditer(text) if not m.group(1))
 
 
 def problem(p: Placeholder, workloads: Sequence[str], namespaces: Sequence[str]) -> str:
@@ -148,11 +150,7 @@ def substitute(text: str, lookup: Callable[[Placeholder], str]) -> str:
     """``text`` with each placeholder replaced by ``lookup(placeholder)``; ``$${`` -> ``${``."""
 
     def one(m: re.Match[str]) -> str:
-        if m.group(1):
-            return "${" + m.group(2) + "}"
-        name, _, arg = m.group(2).partition(":")
-        args = tuple(a.strip() for a in arg.split(",")) if arg else ()
-        return lookup(Placeholder(name.strip(), args, m.group(0)))
+        return "${" + m.group(2) + "}" if m.group(1) else lookup(_parsed(m))
 
     return PATTERN.sub(one, text)
 

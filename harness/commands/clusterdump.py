@@ -48,3 +48,14 @@ def dump(
     document = {"apiVersion": "v1", "kind": "List", "items": items}
     path.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
     return path
+
+
+def dump_cluster(
+    kubeconfig: str | None, context: str | None, directory: Path, pod_selector: str = ""
+) -> tuple[Path, str]:
+    """Connect as ``--kubeconfig`` / ``--context`` say and :func:`dump`: (the file, the
+    cluster as messages name it: its server URL and context, never credentials)."""
+    from harness.live.cluster import Cluster
+
+    cluster = Cluster(kubeconfig=kubeconfig, context=context, retry_attempts=3)
+    return dump(cluster, directory, pod_selector=pod_selector), cluster.describe()

@@ -115,12 +115,11 @@ def run(args: argparse.Namespace) -> int:
         )
     with tempfile.TemporaryDirectory(prefix="netpol-diff-") as tmp:
         if args.live:
-            from harness.commands.clusterdump import dump
-            from harness.live.cluster import Cluster
+            from harness.commands.clusterdump import dump_cluster
 
-            cluster = Cluster(kubeconfig=args.kubeconfig, context=args.context, retry_attempts=3)
-            live = str(dump(cluster, Path(tmp)))
-            args.before, args.after = f"the live cluster ({cluster.describe()})", args.sides[0]
+            path, server = dump_cluster(args.kubeconfig, args.context, Path(tmp))
+            live = str(path)
+            args.before, args.after = f"the live cluster ({server})", args.sides[0]
             before = inputs.load_manifests(live, "the live cluster")
             pods = inputs.load_pods(args.pods or [live], "--pods" if args.pods else "live pods")
         else:

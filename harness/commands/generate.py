@@ -130,17 +130,16 @@ def run(args: argparse.Namespace) -> int:
     output = _output(args.output, force=args.force)
     name = _name(args.name, output)
     with tempfile.TemporaryDirectory(prefix="netpol-generate-") as tmp:
+        sources = args.objects
         if args.live:
-            from harness.commands.clusterdump import dump
-            from harness.live.cluster import Cluster
+            from harness.commands.clusterdump import dump_cluster
 
-            cluster = Cluster(kubeconfig=args.kubeconfig, context=args.context, retry_attempts=3)
-            shown = [f"the live cluster {cluster.describe()}"]
-            if args.selector:
-                shown[0] += f", pods {args.selector}"
-            args.objects = [str(dump(cluster, Path(tmp), pod_selector=args.selector or ""))]
+            selector = args.selector or ""
+            live, server = dump_cluster(args.kubeconfig, args.context, Path(tmp), selector)
+            args.objects = [str(live)]
+            sources = [f"the live cluster {server}" + (f", pods {selector}" if selector else "")]
         pods = inputs.load_pods(args.objects, "--objects", scenarios_ok=False)
-        return _generate(args, output, name, pods, shown if args.live else args.objects)
+        return _generate(args, output, name, pods, sources)
 
 
 def _generate(

@@ -76,6 +76,8 @@ def skip_reason(scenario: Scenario, options: NetpolOptions) -> str:
 
 #: (kubeconfig, context, "apiVersion kind") -> whether the cluster serves it.
 _SERVED: dict[tuple[str, str, str], bool] = {}
+#: (kubeconfig, context) -> the client asked (one a process: discovery is cached in it).
+_CLUSTERS: dict[tuple[str, str], Any] = {}
 
 
 def _served(options: NetpolOptions, kind: str) -> bool:
@@ -92,10 +94,13 @@ def _served(options: NetpolOptions, kind: str) -> bool:
         from harness.live.cluster import Cluster
 
         api_version, _, name = kind.partition(" ")
-        try:
-            cluster = Cluster(kubeconfig=options.kubeconfig, context=options.context)
-        except HarnessError:
-            return True  # the live run reports the kubeconfig problem itself
+        cluster = _CLUSTERS.get(key[:2])
+        if cluster is None:
+            try:
+                cluster = Cluster(kubeconfig=options.kubeconfig, context=options.context)
+            except HarnessError:
+                return True  # the live run reports the kubeconfig problem itself
+            _CLUSTERS[key[:2]] = cluster
         try:
             cluster.kind_of(api_version, name)
             _SERVED[key] = True

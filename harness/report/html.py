@@ -24,8 +24,10 @@ from harness.report.baseline import headline
 from harness.report.summary import BaselineSummary
 from harness.report.summary import CellSummary
 from harness.report.summary import ScenarioSummary
+from harness.report.summary import by_step
 from harness.report.summary import flipped_count
 from harness.report.summary import status_counts
+from harness.report.summary import step_title
 from harness.report.tables import SYMBOLS
 from harness.report.tables import column_of
 from harness.report.tables import counts_line
@@ -209,15 +211,13 @@ def _grid(index: int, summary: ScenarioSummary) -> list[str]:
     cells = list(summary.get("cells", []))
     rows = sorted({str(c["source"]) for c in cells})
     cols = sorted({column_of(c) for c in cells})
-    steps: dict[str, list[int]] = {}  # a multi-step scenario: one grid a step, in order
-    for i, c in enumerate(cells):
-        steps.setdefault(str(c.get("step") or ""), []).append(i)
+    steps = by_step(cells)  # a multi-step scenario: one grid a step, in order
     out: list[str] = []
     for step, indices in steps.items():
         at = {(str(cells[i]["source"]), column_of(cells[i])): i for i in indices}
         out.append('<table class="grid">')
         if len(steps) > 1:
-            out.append(f"<caption>{_e('step ' + step if step else 'before the steps')}</caption>")
+            out.append(f"<caption>{_e(step_title(step))}</caption>")
         out.append("<thead><tr><th></th>")
         out += [f'<th class="col" scope="col"><span>{_e(col)}</span></th>' for col in cols]
         out.append("</tr></thead><tbody>")

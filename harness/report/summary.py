@@ -114,6 +114,19 @@ def pytest_rerun(path: str, cell_id: str) -> str:
     return f"pytest '{path}::{name}'" if path else f"pytest -k '{name}'"
 
 
+def by_step(cells: Sequence[CellSummary]) -> dict[str, list[int]]:
+    """The indices of ``cells`` per step ("": none, or the top level), in probing order."""
+    steps: dict[str, list[int]] = {}
+    for i, c in enumerate(cells):
+        steps.setdefault(str(c.get("step") or ""), []).append(i)
+    return steps
+
+
+def step_title(step: str) -> str:
+    """How reports head a step's grid: ``step NAME``, or the cells before the steps."""
+    return f"step {step}" if step else "before the steps"
+
+
 def summarize_cell(v: Verdict, path: str = "") -> CellSummary:
     p = v.probe
     where = p.cell.where

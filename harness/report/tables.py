@@ -22,8 +22,10 @@ from harness.model import ScenarioResult
 from harness.model import Status
 from harness.report.summary import CellSummary
 from harness.report.summary import ScenarioSummary
+from harness.report.summary import by_step
 from harness.report.summary import flipped_count
 from harness.report.summary import status_counts
+from harness.report.summary import step_title
 from harness.report.summary import summarize
 
 #: The width every table fits in.
@@ -191,15 +193,13 @@ def truth_tables(
         return f"{summary['scenario']}: no cells"
     rows = sorted({str(c["source"]) for c in cells})
     cols = sorted({column_of(c) for c in cells})
-    steps: dict[str, list[CellSummary]] = {}
-    for c in cells:  # in the order they were probed
-        steps.setdefault(str(c.get("step") or ""), []).append(c)
+    steps = by_step(cells)
     grids: list[tuple[str, Mapping[tuple[str, str], Mark]]] = []
-    for step, step_cells in steps.items():
+    for step, indices in steps.items():
         expected: dict[tuple[str, str], Mark] = {}
         observed: dict[tuple[str, str], Mark] = {}
         compare: dict[tuple[str, str], Mark] = {}
-        for c in step_cells:
+        for c in (cells[i] for i in indices):
             key = (str(c["source"]), column_of(c))
             expected[key] = Mark("." if c["expected"] == "allow" else "X")
             observed[key] = Mark(SYMBOLS.get(str(c["observed"]), "?"), _style(c))
@@ -207,7 +207,7 @@ def truth_tables(
         # A multi-step scenario: three grids a step, named "scenario, step NAME".
         name = summary["scenario"]
         if len(steps) > 1:
-            name = f"{name}, step {step}" if step else f"{name}, before the steps"
+            name = f"{name}, {step_title(step)}"
         grids += [
             (f"{name}: expected", expected),
             (f"{name}: observed", observed),

@@ -40,6 +40,7 @@ def cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[_Cluster]:
 
     monkeypatch.setattr(harness.live.cluster, "Cluster", _Cluster)
     monkeypatch.setattr(items, "_SERVED", {})
+    monkeypatch.setattr(items, "_CLUSTERS", {})
     _Cluster.served, _Cluster.broken = set(), False
     return _Cluster
 
