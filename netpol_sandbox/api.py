@@ -183,13 +183,21 @@ def _resource_list(group: str, version: str) -> dict[str, Any]:
     }
 
 
-def _group(name: str, version: str) -> dict[str, Any]:
-    gv = {"groupVersion": f"{name}/{version}", "version": version}
-    return {"name": name, "versions": [gv], "preferredVersion": gv}
+def _group(name: str, versions: list[str]) -> dict[str, Any]:
+    gvs = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+    return {"name": name, "versions": gvs, "preferredVersion": gvs[0]}
 
 
 def _all_groups() -> list[tuple[str, str]]:
     return [*kinds_module.groups(), ("authorization.k8s.io", "v1")]
+
+
+def _grouped() -> dict[str, list[str]]:
+    """Group name -> its versions, the preferred (first declared) first."""
+    out: dict[str, list[str]] = {}
+    for group, ver in _all_groups():
+        out.setdefault(group, []).append(ver)
+    return out
 
 
 async def version(request: web.Request) -> web.Response:
@@ -217,16 +225,16 @@ async def api_groups(request: web.Request) -> web.Response:
         {
             "kind": "APIGroupList",
             "apiVersion": "v1",
-            "groups": [_group(g, v) for g, v in _all_groups()],
+            "groups": [_group(g, vs) for g, vs in _grouped().items()],
         }
     )
 
 
 async def api_group(request: web.Request) -> web.Response:
     name = request.match_info["group"]
-    for group, ver in _all_groups():
-        if group == name:
-            return web.json_response({"kind": "APIGroup", "apiVersion": "v1", **_group(group, ver)})
+    versions = _grouped().get(name)
+    if versions:
+        return web.json_response({"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)})
     raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
 

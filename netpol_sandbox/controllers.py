@@ -23,6 +23,7 @@ from netpol_sandbox.apps import AppsControllers
 from netpol_sandbox.defaults import qos_class
 from netpol_sandbox.enforce import PROGRAMMED_ON
 from netpol_sandbox.faults import Faults
+from netpol_sandbox.kinds import POLICY_KINDS
 from netpol_sandbox.kinds import Kind
 from netpol_sandbox.kinds import find
 from netpol_sandbox.selectors import selector_matches
@@ -35,7 +36,7 @@ log = logging.getLogger("netpol_sandbox")
 
 MIRROR = "kubernetes.io/config.mirror"
 NODE_NAME = "sandbox-node"
-NETWORK_KINDS = frozenset({"namespaces", "pods", "services", "networkpolicies"})
+NETWORK_KINDS = frozenset({"namespaces", "pods", "services"})
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 #: Coalescing delay of the network sync (pod/Service/namespace changes).
 SYNC_COALESCE = 0.02
@@ -85,7 +86,6 @@ SERVICES = _kind("", "services")
 ENDPOINTS = _kind("", "endpoints")
 EVENTS = _kind("", "events")
 SERVICEACCOUNTS = _kind("", "serviceaccounts")
-POLICIES = _kind("networking.k8s.io", "networkpolicies")
 NODES = _kind("", "nodes")
 
 PodKey = tuple[str, str]
@@ -171,7 +171,7 @@ class Controllers:
     def _handle(self, event: Event) -> None:
         resource = event.kind.resource
         meta = event.obj["metadata"]
-        if resource == "networkpolicies":
+        if event.kind in POLICY_KINDS:
             self._policy_changed()
         if self.apps is not None:
             self.apps.handle(event)
@@ -216,7 +216,7 @@ class Controllers:
             self._endpoints_dirty.add(meta.get("namespace", ""))
             assert self._loop is not None
             self._loop.call_soon(self._update_endpoints)
-        if resource in NETWORK_KINDS:
+        if resource in NETWORK_KINDS or event.kind in POLICY_KINDS:
             self.schedule_sync()
 
     # -- bootstrap ---------------------------------------------------------------------
@@ -723,7 +723,7 @@ class Controllers:
         delay in ``policy_delay`` (pods whose rules it does not change see no difference)."""
         self._policy_gen += 1
         gen = self._policy_gen
-        self._policy_snapshots[gen] = [copy.deepcopy(p) for p in self.store.items(POLICIES)]
+        self._policy_snapshots[gen] = self._all_policies()
         for key in list(self._pod_gen):
             delay = self.faults.draw(self.rng, self.faults.policy_delay)
             if delay <= 0:
@@ -746,6 +746,10 @@ class Controllers:
         for gen in [g for g in self._policy_snapshots if g < oldest and g != self._policy_gen]:
             del self._policy_snapshots[gen]
 
+    def _all_policies(self) -> list[Obj]:
+        """Every policy object the node programs (Kubernetes, Calico, network-policy-api)."""
+        return [copy.deepcopy(p) for kind in POLICY_KINDS for p in self.store.items(kind)]
+
     def programmed_policies(self) -> list[Obj]:
         """The policies as the node must program them: for each policy generation some pods
         still follow, its policies marked with those pods (``enforce.PROGRAMMED_ON``).
@@ -759,7 +763,7 @@ class Controllers:
             gen = self._pod_gen.get(key, self._policy_gen)
             by_gen.setdefault(gen, []).append(f"{key[0]}/{key[1]}")
         if set(by_gen) <= {self._policy_gen}:  # everyone is up to date: the plain list
-            return [copy.deepcopy(p) for p in self.store.items(POLICIES)]
+            return self._all_policies()
         out: list[Obj] = []
         for gen, keys in sorted(by_gen.items()):
             for policy in self._policy_snapshots.get(gen, []):

@@ -41,6 +41,7 @@ from netpol_sandbox.defaults import ServiceIPs
 from netpol_sandbox.defaults import defaults_and_validation
 from netpol_sandbox.faults import Faults
 from netpol_sandbox.kubeconfig import write as write_kubeconfig
+from netpol_sandbox.policy_kinds import PolicyKinds
 from netpol_sandbox.store import Store
 
 log = logging.getLogger("netpol_sandbox")
@@ -139,6 +140,7 @@ def build_server(
 
     store = Store()
     store.hooks.append(defaults_and_validation)
+    store.hooks.append(PolicyKinds(store).hook)
     store.hooks.append(apps_hook)
     store.hooks.append(ServiceIPs(store, service_cidr).hook)
     store.hooks.append(ServiceAccountAdmission(store).hook)  # mutating phase: before PSA

@@ -520,14 +520,14 @@ def defaults_and_validation(operation: str, kind: Kind, obj: Obj, old: Obj | Non
         _default_pod(obj, operation == "create")
     elif kind.resource == "services":
         _default_service(obj)
-    elif kind.resource == "networkpolicies":
+    elif kind.resource == "networkpolicies" and kind.group == "networking.k8s.io":
         _default_policy(obj)
     causes = _check_name(kind, str(meta.get("name") or "")) + _check_labels(meta.get("labels"))
     if kind.resource == "pods":
         causes += _validate_pod(obj, old)
     elif kind.resource == "services":
         causes += _validate_service(obj)
-    elif kind.resource == "networkpolicies":
+    elif kind.resource == "networkpolicies" and kind.group == "networking.k8s.io":
         causes += _validate_policy(obj)
     if causes:
         raise ApiError.invalid(kind.kind, str(meta.get("name") or ""), causes, kind.group)

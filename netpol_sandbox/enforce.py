@@ -39,9 +39,11 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from netpol_sandbox import netns as nsx
+from netpol_sandbox import tiered as tiers
 
 ANY_NET = "0.0.0.0/0"
 ALL_PORTS = "0-65535"
@@ -257,6 +259,8 @@ class Compiled:
     ing_ports: set[str]
     eg_any: set[str]
     eg_ports: set[str]
+    #: Calico tiers and cluster-wide policies: per-pod chains (see netpol_sandbox.tiered)
+    tiered: tiers.Tiered = field(default_factory=tiers.Tiered)
 
 
 def compile_sets(
@@ -266,6 +270,8 @@ def compile_sets(
     ns_labels = namespace_labels(namespaces, infos)
     c = Compiled(set(), set(), set(), set(), set(), set())
     for policy in policies:
+        if tiers.is_extended(policy):
+            continue
         meta = _meta(policy)
         if meta.get("deletionTimestamp"):
             continue
@@ -298,6 +304,7 @@ def compile_sets(
                     ports = rule.get("ports")
                     for peer in _peers(rule.get("to"), ns, infos, ns_labels):
                         _egress_peer(c, pod, peer, ports, infos)
+    c.tiered = tiers.compile_tiered(pods, ns_labels, policies, c.ing_isolated, c.eg_isolated)
     return c
 
 
@@ -397,6 +404,15 @@ def _set(name: str, type_: str, elements: set[str], interval: bool) -> list[str]
     return lines
 
 
+def _vmap_chain(name: str, field_: str, targets: Mapping[str, str]) -> list[str]:
+    """A chain sending each pod's packets to its first tiered chain (``goto``: a
+    ``return`` there goes back to the forward chain)."""
+    if not targets:
+        return []
+    elements = ", ".join(f"{ip} : goto {chain}" for ip, chain in sorted(targets.items()))
+    return [f"  chain {name} {{", f"    ip {field_} vmap {{ {elements} }}", "  }"]
+
+
 def compile_ruleset(
     namespaces: Sequence[Obj],
     pods: Sequence[Obj],
@@ -420,12 +436,13 @@ def compile_ruleset(
     dnat, hairpin = _service_rules(services, pods)
     addr2 = "ipv4_addr . ipv4_addr"
     addr2ports = "ipv4_addr . ipv4_addr . inet_proto . inet_service"
+    t = c.tiered
     lines = [
         f"table inet {table_name} {{}}",
         f"delete table inet {table_name}",
         f"table inet {table_name} {{",
-        *_set("ing_isolated", "ipv4_addr", c.ing_isolated, False),
-        *_set("eg_isolated", "ipv4_addr", c.eg_isolated, False),
+        *_set("ing_isolated", "ipv4_addr", c.ing_isolated - set(t.ingress), False),
+        *_set("eg_isolated", "ipv4_addr", c.eg_isolated - set(t.egress), False),
         *_set("ing_any", addr2, c.ing_any, True),
         *_set("ing_ports", addr2ports, c.ing_ports, True),
         *_set("eg_any", addr2, c.eg_any, True),
@@ -435,9 +452,14 @@ def compile_ruleset(
         "    meta nfproto ipv6 drop",
         "    ct state established,related accept",
         "    ct state invalid drop",
+        *(["    jump eg_tiered"] if t.egress else []),
         "    ip saddr @eg_isolated jump egress",
+        *(["    jump in_tiered"] if t.ingress else []),
         "    ip daddr @ing_isolated jump ingress",
         "  }",
+        *_vmap_chain("eg_tiered", "saddr", t.egress),
+        *_vmap_chain("in_tiered", "daddr", t.ingress),
+        *t.chains,
         "  chain egress {",
         "    ip saddr . ip daddr @eg_any return",
         "    ip saddr . ip daddr . meta l4proto . th dport @eg_ports return",
@@ -493,8 +515,12 @@ def pod_rules(c: Compiled) -> dict[str, PodRules]:
                     out[ip].add(rest)
         return out
 
-    ingress = split(c.ing_isolated, c.ing_any, c.ing_ports)
-    egress = split(c.eg_isolated, c.eg_any, c.eg_ports)
+    ingress = split(c.ing_isolated | set(c.tiered.ingress), c.ing_any, c.ing_ports)
+    egress = split(c.eg_isolated | set(c.tiered.egress), c.eg_any, c.eg_ports)
+    # a pod with tiered chains: its chains' text is one more element, so any change of
+    # them counts as losing an element (its flows are judged again)
+    for (ip, direction), text in c.tiered.texts.items():
+        (ingress if direction == "ingress" else egress)[ip].add(f"chains {text}")
     rules: dict[str, PodRules] = {}
     for ip in ingress.keys() | egress.keys():
         ing = ingress.get(ip)

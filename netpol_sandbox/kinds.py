@@ -45,6 +45,36 @@ KINDS: tuple[Kind, ...] = (
     Kind("serviceaccounts", "ServiceAccount", "", "v1", True, ("sa",)),
     Kind("events", "Event", "", "v1", True, ("ev",)),
     Kind("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
+    # Calico's own API (projectcalico.org/v3, as the calico-v3-crds install serves it)
+    Kind("networkpolicies", "NetworkPolicy", "projectcalico.org", "v3", True),
+    Kind(
+        "globalnetworkpolicies", "GlobalNetworkPolicy", "projectcalico.org", "v3", False, ("gnp",)
+    ),
+    Kind("tiers", "Tier", "projectcalico.org", "v3", False),
+    # kubernetes-sigs/network-policy-api: v1alpha2 (Calico 3.32) and v1alpha1 (3.29-3.31)
+    Kind(
+        "clusternetworkpolicies",
+        "ClusterNetworkPolicy",
+        "policy.networking.k8s.io",
+        "v1alpha2",
+        False,
+    ),
+    Kind(
+        "adminnetworkpolicies",
+        "AdminNetworkPolicy",
+        "policy.networking.k8s.io",
+        "v1alpha1",
+        False,
+        ("anp",),
+    ),
+    Kind(
+        "baselineadminnetworkpolicies",
+        "BaselineAdminNetworkPolicy",
+        "policy.networking.k8s.io",
+        "v1alpha1",
+        False,
+        ("banp",),
+    ),
     Kind(
         "deployments",
         "Deployment",
@@ -57,6 +87,13 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "replicasets", "ReplicaSet", "apps", "v1", True, ("rs",), subresources=("status", "scale")
     ),
+)
+
+#: The policy kinds the node programs (Kubernetes, Calico, network-policy-api).
+POLICY_KINDS: tuple[Kind, ...] = tuple(
+    k
+    for k in KINDS
+    if k.group in ("networking.k8s.io", "projectcalico.org", "policy.networking.k8s.io")
 )
 
 BY_RESOURCE: dict[tuple[str, str], Kind] = {(k.group, k.resource): k for k in KINDS}

@@ -168,7 +168,7 @@ def cells(kind: Kind, obj: Obj) -> list[Any]:
             (obj.get("status") or {}).get("phase", "Active"),
             age(meta.get("creationTimestamp")),
         ]
-    if kind.resource == "networkpolicies":
+    if kind.resource == "networkpolicies" and kind.group == "networking.k8s.io":
         return [
             meta["name"],
             _selector_text((obj.get("spec") or {}).get("podSelector")),
@@ -184,7 +184,8 @@ def cells(kind: Kind, obj: Obj) -> list[Any]:
 def table(
     kind: Kind, objects: list[Obj], resource_version: str, include: str = "Metadata"
 ) -> dict[str, Any]:
-    columns = COLUMNS.get(kind.resource, DEFAULT_COLUMNS)
+    calico = kind.group == "projectcalico.org"  # its networkpolicies have no podSelector
+    columns = DEFAULT_COLUMNS if calico else COLUMNS.get(kind.resource, DEFAULT_COLUMNS)
     rows = []
     for obj in objects:
         row: dict[str, Any] = {"cells": cells(kind, obj)}

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
@@ -46,6 +47,7 @@ from harness.live.api import SessionApi
 from harness.live.runner import Recorder
 from harness.live.runner import Runner
 from harness.live.runner import RunSettings
+from harness.live.shared import SharedObjects
 from harness.live.signals import interrupt_on_sigterm
 from harness.live.signals import shield_sigterm
 from harness.model import RUN_LABEL
@@ -115,6 +117,7 @@ class LiveSession:
         )
         self._stop = threading.Event()
         self._in_place_lock = threading.Lock()  # in-place scenarios share ephemeral containers
+        self._shared: SharedObjects | None = None  # cluster-wide singletons: one run at a time
         self._progress = Progress(progress) if progress is not None else None
 
     # ------------------------------------------------------------ cluster
@@ -195,6 +198,7 @@ class LiveSession:
                 str(ns["metadata"]["name"]) for ns in plan.namespaces
             }
             self._recorders[scenario.name] = recorder
+        shared = self._shared_keys(plan)
         try:
             self._check_mode(scenario)
             if self._stop.is_set():
@@ -202,11 +206,17 @@ class LiveSession:
             if scenario.in_place:
                 with self._in_place_lock:
                     result = self._in_place().run(scenario, plan.run_id, recorder)
+            elif shared:
+                if say is not None:
+                    say(f"applies the cluster-wide {', '.join(shared)}: runs that do take turns")
+                with self._shared_locks().held(shared):
+                    try:
+                        result = self._runner(recorder, say).run(plan)
+                    finally:
+                        if not self.keep:
+                            self._delete_shared(recorder, shared)
             else:
-                runner = Runner(
-                    self.cluster, self.settings, recorder=recorder, progress=say, stop=self._stop
-                )
-                result = runner.run(plan)
+                result = self._runner(recorder, say).run(plan)
         except HarnessError as exc:
             result = ScenarioResult.setup_failed(plan, str(exc))
         finally:
@@ -219,6 +229,28 @@ class LiveSession:
         with self._lock:
             self._results[scenario.name] = result
         return result
+
+    def _runner(self, recorder: Recorder, say: Callable[[str], None] | None) -> Runner:
+        return Runner(self.cluster, self.settings, recorder=recorder, progress=say, stop=self._stop)
+
+    @staticmethod
+    def _shared_keys(plan: Plan) -> list[str]:
+        from harness.plan import shared_objects
+
+        return shared_objects([doc for _, stage in plan.stages() for doc in stage.manifests])
+
+    def _shared_locks(self) -> SharedObjects:
+        with self._lock:
+            if self._shared is None:
+                self._shared = SharedObjects(str(getattr(self.cluster, "server", "")))
+            return self._shared
+
+    def _delete_shared(self, recorder: Recorder, shared: list[str]) -> None:
+        """Delete the run's singletons before the next run may apply them."""
+        for ref in recorder.snapshot():
+            if f"{ref.kind}/{ref.name}" in shared:
+                with suppress(ClusterError):  # the regular cleanup tries again, and reports
+                    self.cluster.delete(ref)
 
     def _check_mode(self, scenario: Scenario) -> None:
         if scenario.in_place and not self.in_place:

@@ -45,6 +45,8 @@ from harness.plan.manifests import CALICO_VERSION
 from harness.plan.manifests import CLUSTER_POLICY_KINDS
 from harness.plan.manifests import labelled
 from harness.plan.manifests import run_labels
+from harness.plan.manifests import shared_objects
+from harness.plan.manifests import tier_name
 from harness.plan.pods import CLIENT_COMMAND
 from harness.plan.pods import CLIENT_MEMORY_MIB
 from harness.plan.pods import NGINX_CONF_ENV
@@ -86,6 +88,8 @@ __all__ = [
     "nginx_conf",
     "run_id_from",
     "run_labels",
+    "shared_objects",
+    "tier_name",
     "transition",
     "uses_cluster_names",
     "with_cluster_domain",

@@ -24,6 +24,7 @@ from harness.plan.common import NAMESPACE_NAME_LABEL
 
 #: Cluster-wide policies confined to the run's namespaces (see _confine).
 CALICO_VERSION = "projectcalico.org/v3"
+DEFAULT_TIER = "default"
 CLUSTER_POLICY_KINDS = frozenset(
     {"AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"}
 )
@@ -69,6 +70,8 @@ def map_manifest(
     if run_id and named and _renamed_per_run(body):
         assert isinstance(meta, dict)
         meta["name"] = f"{meta['name'][: 253 - len(run_id) - 1]}-{run_id}"
+    if run_id and named and body.get("apiVersion") == CALICO_VERSION:
+        _tier_per_run(body, run_id)
     _map_selectors(body, namespace_map)
     kind = body.get("kind")
     if body.get("apiVersion") == CALICO_VERSION and kind in (
@@ -85,6 +88,48 @@ def map_manifest(
         if isinstance(spec, dict):
             spec["namespaceSelector"] = _confined_calico(spec.get("namespaceSelector"), created)
     return ManifestDoc(body, doc.source)
+
+
+def tier_name(tier: str, run_id: str) -> str:
+    """A run's name for a Calico Tier (``default`` is Calico's own and stays)."""
+    return tier if tier == DEFAULT_TIER else f"{tier[: 63 - len(run_id) - 1]}-{run_id}"
+
+
+def _tier_per_run(body: dict[str, Any], run_id: str) -> None:
+    """A Tier gets the run id in its name, and the policies in it follow (``spec.tier``
+    and the ``<tier>.`` name prefix Calico up to 3.31 requires): two runs may then use
+    tiers of one name with different orders or default actions. Tier policies of a run
+    select only the run's pods, so the run's tier decides nothing for other runs."""
+    meta = body["metadata"]
+    kind = body.get("kind")
+    if kind == "Tier":
+        meta["name"] = tier_name(meta["name"], run_id)
+        return
+    spec = body.get("spec")
+    if kind not in ("NetworkPolicy", "GlobalNetworkPolicy") or not isinstance(spec, dict):
+        return
+    tier = spec.get("tier")
+    if not isinstance(tier, str) or not tier or tier == DEFAULT_TIER:
+        return
+    spec["tier"] = tier_name(tier, run_id)
+    if meta["name"].startswith(f"{tier}."):
+        meta["name"] = f"{spec['tier']}.{meta['name'][len(tier) + 1 :]}"
+
+
+def shared_objects(docs: Sequence[ManifestDoc]) -> list[str]:
+    """Cluster-wide singletons among ``docs`` that runs cannot rename, as "Kind/name":
+    the BaselineAdminNetworkPolicy (must be named ``default``) and the ``default`` Tier.
+    Two runs that both apply one must not overlap (the live session serialises them)."""
+    keys: set[str] = set()
+    for doc in docs:
+        body = doc.body
+        name = (body.get("metadata") or {}).get("name")
+        kind = body.get("kind")
+        api = str(body.get("apiVersion", ""))
+        banp = kind == "BaselineAdminNetworkPolicy" and api.startswith("policy.networking.k8s.io/")
+        if banp or (kind == "Tier" and api == CALICO_VERSION and name == DEFAULT_TIER):
+            keys.add(f"{kind}/{name}")
+    return sorted(keys)
 
 
 def _renamed_per_run(body: Mapping[str, Any]) -> bool:
