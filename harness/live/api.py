@@ -82,7 +82,9 @@ class ListsObjects(Protocol):
 
 
 class Snapshots(Protocol):
-    def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]: ...
+    def snapshot(
+        self, namespaces: Iterable[str], extended: Iterable[tuple[str, str]] = ()
+    ) -> list[dict[str, Any]]: ...
 
 
 class GetsPods(Protocol):

@@ -425,8 +425,13 @@ class Cluster:
     def list_network_policies(self, namespace: str) -> list[dict[str, Any]]:
         return self.list_objects("networking.k8s.io/v1", "NetworkPolicy", namespace)
 
-    def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]:
-        """Namespaces, pods and NetworkPolicies of ``namespaces`` (for explanations)."""
+    def snapshot(
+        self, namespaces: Iterable[str], extended: Iterable[tuple[str, str]] = ()
+    ) -> list[dict[str, Any]]:
+        """Namespaces, pods and NetworkPolicies of ``namespaces`` (for explanations).
+
+        ``extended``: (apiVersion, kind) of Calico / cluster-wide policy kinds to read
+        too: the namespaced ones in ``namespaces``, the cluster-scoped ones all."""
         wanted = sorted(set(namespaces))
         objs: list[dict[str, Any]] = [
             ns for ns in self.list_namespaces() if (ns.get("metadata") or {}).get("name") in wanted
@@ -434,6 +439,12 @@ class Cluster:
         for ns in wanted:
             objs.extend(self.list_pods(ns))
             objs.extend(self.list_network_policies(ns))
+        for api_version, kind in sorted(set(extended)):
+            if self.kind_of(api_version, kind).namespaced:
+                for ns in wanted:
+                    objs.extend(self.list_objects(api_version, kind, ns))
+            else:
+                objs.extend(self.list_objects(api_version, kind))
         return objs
 
     def pod_events(self, namespace: str, name: str) -> list[str]:

@@ -113,6 +113,20 @@ def explain(
 _LINK_LOCAL_DNS = "169.254."
 
 
+def extended_kinds_of(plan: Plan) -> list[tuple[str, str]]:
+    """The Calico / cluster-wide policy kinds the plan applies, as (apiVersion, kind):
+    the explanation reads them back (with the Tiers, which Calico policies need)."""
+    found: set[tuple[str, str]] = set()
+    for _, stage in plan.stages():
+        for doc in stage.manifests:
+            api, kind = str(doc.body.get("apiVersion", "")), str(doc.body.get("kind", ""))
+            if api == "projectcalico.org/v3":
+                found |= {(api, kind), (api, "Tier")}
+            elif api.startswith("policy.networking.k8s.io/"):
+                found.add((api, kind))
+    return sorted(found)
+
+
 def explainer(
     cluster: Snapshots, plan: Plan, ips: Mapping[str, str], nameserver: str = ""
 ) -> Callable[[Probe], str]:
@@ -123,7 +137,12 @@ def explainer(
         namespaces = set(plan.namespace_map.values())
         if any(p.cell.target.kind is TargetKind.DNS for p in plan.probes):
             namespaces.add(DNS_NAMESPACE)
-        objects = cluster.snapshot(sorted(namespaces))
+        extended = extended_kinds_of(plan)
+        objects = (
+            cluster.snapshot(sorted(namespaces), extended)
+            if extended
+            else cluster.snapshot(sorted(namespaces))
+        )
         model = engine.ClusterModel.from_objects(objects)
         dns_pods = [
             f"{DNS_NAMESPACE}/{o['metadata']['name']}"

@@ -175,10 +175,34 @@ def conformance_cases() -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]
     return out
 
 
+#: Scenarios also written with every expectation inverted: these must FAIL, cell by cell
+#: (a control: a dataplane or engine that ignored these kinds would pass some of them).
+CONTROLS = (
+    "calico-00-deny-rule-denies",
+    "calico-19-pass-to-default-tier-k8s",
+    "calico-30-admin-priority-lower-first",
+    "anp-integration-pass-pass-no-np",
+)
+INVERTED = "-inverted"
+
+
+def _inverted(doc: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(doc)
+    out["metadata"]["name"] = doc["metadata"]["name"][:30] + INVERTED
+    expect = doc["expect"]
+    out["expect"] = {"allow": expect["deny"], "deny": expect["allow"]}
+    return out
+
+
 def write_all(directory: Path) -> dict[str, int]:
-    """Write every case's scenario under ``directory``; scenario name -> its cell count."""
+    """Write every case's scenario under ``directory`` (and the inverted CONTROLS);
+    scenario name -> its cell count."""
     counts = {}
     for name, (doc, objs) in {**calico_cases(), **conformance_cases()}.items():
-        _write(directory, name, doc, objs)
-        counts[name] = len(doc["expect"]["allow"]) + len(doc["expect"]["deny"])
+        docs = [doc, _inverted(doc)] if name in CONTROLS else [doc]
+        for one in docs:
+            _write(directory, one["metadata"]["name"], one, objs)
+            counts[one["metadata"]["name"]] = len(one["expect"]["allow"]) + len(
+                one["expect"]["deny"]
+            )
     return counts

@@ -182,7 +182,9 @@ class FakeCluster:
         """How many probe-phase execs this pod has had (1-based)."""
         return sum(1 for k, p in self.execs if k == key and p == phase)
 
-    def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]:
+    def snapshot(
+        self, namespaces: Iterable[str], extended: Iterable[tuple[str, str]] = ()
+    ) -> list[dict[str, Any]]:
         wanted = set(namespaces)
         return [
             o

@@ -485,7 +485,7 @@ def test_a_node_local_dns_cache_is_named_in_dns_explanations() -> None:
                 return type(out)(out.stdout.replace("10.96.0.10", "169.254.20.10"), "", 0)
             return out
 
-        def snapshot(self, namespaces: Any) -> list[dict[str, Any]]:
+        def snapshot(self, namespaces: Any, extended: Any = ()) -> list[dict[str, Any]]:
             dns = {
                 "apiVersion": "v1",
                 "kind": "Pod",

@@ -70,7 +70,9 @@ class CrashingCluster(FakeCluster):
     crash: bool = True
     snapshot_error: ClusterError | None = None
 
-    def snapshot(self, namespaces: Iterable[str]) -> list[dict[str, Any]]:
+    def snapshot(
+        self, namespaces: Iterable[str], extended: Iterable[tuple[str, str]] = ()
+    ) -> list[dict[str, Any]]:
         if self.snapshot_error is not None:
             raise self.snapshot_error
         objects = []
