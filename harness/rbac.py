@@ -24,6 +24,7 @@ IN_PLACE_SERVICE_ACCOUNT = "netpol-harness-in-place"
 HERMETIC_CLUSTER_ROLE = "netpol-harness-hermetic"
 IN_PLACE_CLUSTER_ROLE = "netpol-harness-in-place"
 IN_PLACE_FALLBACK_CLUSTER_ROLE = "netpol-harness-in-place-fallback"
+POLICY_KINDS_CLUSTER_ROLE = "netpol-harness-policy-kinds"
 
 
 @dataclass(frozen=True)
@@ -198,11 +199,39 @@ IN_PLACE_FALLBACK_RULES: tuple[Permission, ...] = (
     *_grant(("list",), "apps", "daemonsets", _SELECTED_WHY, scope="namespace"),
 )
 
+_POLICY_KINDS_WHY = (
+    "scenarios that apply Calico or cluster-wide policies: apply them (create, or read and "
+    "replace on a 409), read them back for explanations, delete them with the run"
+)
+
+#: Hermetic runs of scenarios whose manifests hold Calico projectcalico.org/v3 or
+#: network-policy-api kinds (manifests/rbac/policy-kinds.yaml, bound to the hermetic
+#: account; not needed by scenarios of Kubernetes NetworkPolicies only). Calico's
+#: tiered RBAC also authorizes a policy in tier T through the tier.networkpolicies /
+#: tier.globalnetworkpolicies pseudo-resources and ``get`` on the Tier.
+POLICY_KINDS_RULES: tuple[Permission, ...] = tuple(
+    perm
+    for group, resource in (
+        ("projectcalico.org", "networkpolicies"),
+        ("projectcalico.org", "globalnetworkpolicies"),
+        ("projectcalico.org", "tiers"),
+        ("projectcalico.org", "tier.networkpolicies"),
+        ("projectcalico.org", "tier.globalnetworkpolicies"),
+        ("policy.networking.k8s.io", "clusternetworkpolicies"),
+        ("policy.networking.k8s.io", "adminnetworkpolicies"),
+        ("policy.networking.k8s.io", "baselineadminnetworkpolicies"),
+    )
+    for perm in _grant(
+        ("create", "get", "list", "update", "delete"), group, resource, _POLICY_KINDS_WHY
+    )
+)
+
 #: ClusterRole name -> the permissions its rules must grant, exactly.
 CLUSTER_ROLES: dict[str, tuple[Permission, ...]] = {
     HERMETIC_CLUSTER_ROLE: HERMETIC_RULES,
     IN_PLACE_CLUSTER_ROLE: IN_PLACE_RULES,
     IN_PLACE_FALLBACK_CLUSTER_ROLE: IN_PLACE_FALLBACK_RULES,
+    POLICY_KINDS_CLUSTER_ROLE: POLICY_KINDS_RULES,
 }
 
 

@@ -17,6 +17,7 @@ RBAC_DIR = MANIFESTS / "rbac"
 FILES = {
     "hermetic.yaml": (rbac.HERMETIC_CLUSTER_ROLE,),
     "in-place.yaml": (rbac.IN_PLACE_CLUSTER_ROLE, rbac.IN_PLACE_FALLBACK_CLUSTER_ROLE),
+    "policy-kinds.yaml": (rbac.POLICY_KINDS_CLUSTER_ROLE,),
 }
 
 
@@ -108,7 +109,11 @@ def test_bindings_point_at_existing_roles_and_accounts() -> None:
         for subject in binding["subjects"]:
             assert subject["kind"] == "ServiceAccount"
             assert f"{subject['namespace']}/{subject['name']}" in accounts, name
-    assert bound == {rbac.HERMETIC_CLUSTER_ROLE, rbac.IN_PLACE_CLUSTER_ROLE}
+    assert bound == {
+        rbac.HERMETIC_CLUSTER_ROLE,
+        rbac.IN_PLACE_CLUSTER_ROLE,
+        rbac.POLICY_KINDS_CLUSTER_ROLE,
+    }
     # the fallback role (pods create/delete) is bound per namespace only, never cluster-wide
     assert rbac.IN_PLACE_FALLBACK_CLUSTER_ROLE not in bound
 
