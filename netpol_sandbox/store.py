@@ -66,7 +66,8 @@ def _key(kind: Kind, namespace: str | None, name: str) -> tuple[str, str]:
 class Store:
     def __init__(self) -> None:
         self._rv = 0
-        self._objects: dict[str, dict[tuple[str, str], Obj]] = {}
+        #: (group, resource) -> objects: Calico's and Kubernetes' networkpolicies differ
+        self._objects: dict[tuple[str, str], dict[tuple[str, str], Obj]] = {}
         self._applied: dict[tuple[str, str, str, str], Any] = {}
         self._history: deque[Event] = deque(maxlen=HISTORY)
         self._listeners: list[Callable[[Event], None]] = []
@@ -99,7 +100,7 @@ class Store:
 
     # -- reads ------------------------------------------------------------------------
     def _bucket(self, kind: Kind) -> dict[tuple[str, str], Obj]:
-        return self._objects.setdefault(kind.resource, {})
+        return self._objects.setdefault((kind.group, kind.resource), {})
 
     def find(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
         """The stored object itself (not a copy) or None. For internal readers."""
@@ -330,7 +331,7 @@ class Store:
         body_name = (body.get("metadata") or {}).get("name")
         if body_name and body_name != name:
             raise ApiError.bad_request("the name of the object does not match the name on the URL")
-        applied_key = (kind.resource, namespace or "", name, manager)
+        applied_key = (f"{kind.group}/{kind.resource}", namespace or "", name, manager)
         if old is None:
             body = copy.deepcopy(body)
             body.setdefault("metadata", {})["name"] = name

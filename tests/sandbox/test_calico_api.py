@@ -807,3 +807,18 @@ def test_npapi_message_lists_every_cause(kinds: PolicyKinds) -> None:
     obj = cnp_obj({"tier": "Nope", "priority": 2000, "ingress": [{"action": "Deny", "from": []}]})
     causes = causes_of(kinds, CNP, obj)
     assert fields_of(causes) == ["spec.tier", "spec.priority", "spec.ingress[0].from"]
+
+
+def test_calico_and_kubernetes_networkpolicies_are_separate_resources() -> None:
+    """Same resource name, other group: one of each with one name are two objects."""
+    store = Store()
+    k8s = find("networking.k8s.io", "networkpolicies")
+    calico = find("projectcalico.org", "networkpolicies")
+    namespaces = find("", "namespaces")
+    assert k8s is not None and calico is not None and namespaces is not None
+    store.create(namespaces, None, {"metadata": {"name": "prod"}}, hooks=False)
+    store.create(k8s, "prod", {"metadata": {"name": "x"}, "spec": {}}, hooks=False)
+    store.create(calico, "prod", {"metadata": {"name": "x"}, "spec": {}}, hooks=False)
+    assert len(store.items(k8s)) == 1
+    assert len(store.items(calico)) == 1
+    assert store.items(calico)[0]["apiVersion"] == "projectcalico.org/v3"
