@@ -325,7 +325,7 @@ def _optional_selector(raw: Any, where: str, path: str) -> Selector | None:
 
 
 def _nets(raw: Any, where: str, path: str) -> tuple[IPNetwork, ...] | None:
-    if raw is None:
+    if raw is None or raw == []:  # Calico's API (Go, omitempty): [] is the same as unset
         return None
     nets: list[IPNetwork] = []
     for i, text in enumerate(_list(raw, where, path)):
@@ -359,7 +359,7 @@ def parse_port_spec(raw: Any, where: str, path: str) -> PortSpec:
 
 
 def _ports(raw: Any, where: str, path: str) -> tuple[PortSpec, ...] | None:
-    if raw is None:
+    if raw is None or raw == []:  # as for nets: an empty list matches like no list
         return None
     return tuple(
         parse_port_spec(p, where, f"{path}[{i}]") for i, p in enumerate(_list(raw, where, path))

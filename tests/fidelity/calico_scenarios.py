@@ -110,7 +110,9 @@ def _scenario(
     }
 
 
-def _write(directory: Path, name: str, doc: dict[str, Any], objs: list[dict[str, Any]]) -> None:
+def write_scenario(
+    directory: Path, name: str, doc: dict[str, Any], objs: list[dict[str, Any]]
+) -> None:
     folder = directory / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "policies.yaml").write_text(yaml.safe_dump_all(objs, sort_keys=False))
@@ -178,10 +180,10 @@ def conformance_cases() -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]
 #: Scenarios also written with every expectation inverted: these must FAIL, cell by cell
 #: (a control: a dataplane or engine that ignored these kinds would pass some of them).
 CONTROLS = (
-    "calico-00-deny-rule-denies",
-    "calico-19-pass-to-default-tier-k8s",
-    "calico-30-admin-priority-lower-first",
-    "anp-integration-pass-pass-no-np",
+    "deny-rule-denies",  # CASES keys
+    "pass-to-default-tier-k8s",
+    "admin-priority-lower-first",
+    "anp-integration-pass-pass-no-np",  # a conformance scenario
 )
 INVERTED = "-inverted"
 
@@ -199,9 +201,11 @@ def write_all(directory: Path) -> dict[str, int]:
     scenario name -> its cell count."""
     counts = {}
     for name, (doc, objs) in {**calico_cases(), **conformance_cases()}.items():
-        docs = [doc, _inverted(doc)] if name in CONTROLS else [doc]
+        case = name.split("-", 2)[-1] if name.startswith("calico-") else name
+        controls = {*CONTROLS, *(_slug(c) for c in CONTROLS)}
+        docs = [doc, _inverted(doc)] if case in controls else [doc]
         for one in docs:
-            _write(directory, one["metadata"]["name"], one, objs)
+            write_scenario(directory, one["metadata"]["name"], one, objs)
             counts[one["metadata"]["name"]] = len(one["expect"]["allow"]) + len(
                 one["expect"]["deny"]
             )

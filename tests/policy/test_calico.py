@@ -207,6 +207,20 @@ CASES: dict[str, Case] = {
         "TCP",
         True,
     ),
+    "empty-nets-is-unset": (
+        f"{CALICO}/networkpolicy#entityrule: nets (a Go list with omitempty: [] = not set)",
+        [
+            cnp(
+                "x",
+                {"ingress": [{"action": "Allow", "source": {"nets": []}}]},
+            )
+        ],
+        "dev/tool",
+        "prod/web",
+        80,
+        "TCP",
+        True,
+    ),
     "not-nets": (
         f"{CALICO}/networkpolicy#entityrule: notNets",
         [cnp("x", {"ingress": [{"action": "Allow", "source": {"notNets": ["10.0.1.0/24"]}}]})],
