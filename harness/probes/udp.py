@@ -12,6 +12,16 @@ on busybox 1.35 built as the image's, in ``tests/probes/test_udp_outputs.py``)::
     dropped:    net timeout  sent 21, rcvd 0                     (exit 0)
     REJECT (ICMP admin-prohibited): nc: net read: No route to host  sent 21, rcvd 0
 
+After its stdin ends, this nc waits ``-w`` seconds twice before it gives up ("net
+timeout"): a datagram nobody answers costs 2 x ``-w``, and so does one that was
+answered. The script therefore runs it under busybox's ``timeout`` for ``-w`` seconds
+(when the image's busybox has the applet): the reply window stays the connect timeout,
+the probe ends after it, and nc, stopped by SIGTERM, still prints its summary (then
+``punt!``; the script reads that exit as a normal end)::
+
+    listening, stopped:  <reply>  sent 21, rcvd 3  punt!   (timeout exit 143)
+    dropped, stopped:    sent 21, rcvd 0  punt!
+
 The script puts the ``sent N, rcvd M`` summary first (so cutting the output to
 :data:`~harness.probes.spec.MAX_EXTRA` characters never loses it), then the whole
 output. ``rcvd`` > 0 is CONNECTED; "Connection refused" REFUSED (ICMP port
@@ -39,10 +49,13 @@ UDP_PAYLOAD = "netpol-harness-probe"
 #: Separates the summary line from the tool's whole output in a result line.
 SEPARATOR = " | "
 
-_FUNCTIONS = r"""U=none
+_FUNCTIONS = r"""U=none;T=
 if command -v busybox >/dev/null 2>&1&&busybox nc --help 2>&1|grep -q -e '-u';then U=busybox
+busybox --list 2>/dev/null|grep -qx timeout&&T=y
 elif command -v nc >/dev/null 2>&1&&nc -h 2>&1|grep -q -e '-u' -e 'Uu';then U=nc;fi
-nph_udp(){ case $U in
+nph_udp(){ case $U$T in
+busyboxy)o=$(exec 2>/dev/null;printf 'PAYLOAD\n'|busybox timeout "$1" busybox nc -vv -u -w "$1" "$2" "$3" 2>&1)
+r=$?;case $r:$o in 143:*punt!*)r=0;;esac;;
 busybox)o=$(printf 'PAYLOAD\n'|busybox nc -vv -u -w "$1" "$2" "$3" 2>&1);r=$?;;
 nc)o=$(printf 'PAYLOAD\n'|nc -vv -u -w "$1" "$2" "$3" 2>&1);r=$?;;
 *)echo "no UDP-capable nc (busybox nc -u) in the client image";return NOUDP;;esac
@@ -71,7 +84,7 @@ def _reply(output: str) -> str:
     """The tool's output without its own messages: what the server sent back."""
     text = _SUMMARY.sub(" ", output)
     text = re.sub(r"\S+ \(\S+:\d+\) open", " ", text)
-    for noise in ("net timeout", "nc: net read:", "Connection refused"):
+    for noise in ("net timeout", "nc: net read:", "Connection refused", "punt!", "Terminated"):
         text = text.replace(noise, " ")
     return " ".join(text.split())
 

@@ -53,6 +53,14 @@ RECORDED = {
         "Network is unreachable sent 0, rcvd 0"
     ),
     "bad name": "NPH 0 1 0.000  | nc: bad address 'nope.a.svc.cluster.local'",
+    # stopped by the script's `busybox timeout` after -w seconds (recorded on loopback
+    # with the same busybox): the summary survives SIGTERM, then "punt!"
+    "listening, stopped": (
+        "NPH 0 0 1.029 sent 21, rcvd 3 | 127.0.0.1 (127.0.0.1:58844) open ok sent 21, rcvd 3 punt!"
+    ),
+    "dropped, stopped": (
+        "NPH 0 0 1.032 sent 21, rcvd 0 | 127.0.0.1 (127.0.0.1:48895) open sent 21, rcvd 0 punt!"
+    ),
     "no tool": "NPH 0 120 0.000 no UDP-capable nc (busybox nc -u) in the client image",
 }
 
@@ -71,6 +79,8 @@ def _udp(port: int = 5353, expect: str = "deny") -> ProbeCall:
         ("rejected", Outcome.REFUSED, "REJECT"),
         ("unreachable", Outcome.REFUSED, "missing route"),
         ("bad name", Outcome.DNS_FAILURE, "resolve"),
+        ("listening, stopped", Outcome.CONNECTED, "3 bytes): ok"),
+        ("dropped, stopped", Outcome.DROPPED, "no reply"),
         ("no tool", Outcome.ERROR, "no UDP-capable nc"),
     ],
 )
@@ -112,6 +122,18 @@ def test_other_netcats_by_their_output(code: int, extra: str, outcome: Outcome) 
 def test_script_asks_nc_for_its_verdict() -> None:
     script = build_script([_udp()])
     assert "nc -vv -u -w" in script
+
+
+def test_nc_is_stopped_after_its_window_and_only_that_stop_is_normal() -> None:
+    """busybox nc waits -w twice after stdin ends; the script stops it after one -w.
+
+    The script reads exit 143 as a normal end only with nc's own "punt!" (nc stopped by
+    the script's timeout, summary printed); any other 143 stays an error.
+    """
+    script = build_script([_udp()])
+    assert 'busybox timeout "$1" busybox nc -vv -u -w "$1"' in script
+    assert "143:*punt!*)r=0" in script
+    assert classify(143, "sent 21, rcvd 0 | killed")[0] is Outcome.ERROR
 
 
 # ------------------------------------------------------------------ live, in the sandbox
