@@ -238,7 +238,13 @@ class Evaluation:
                     if not self._calico_rule(cpol, rule, ctx):
                         continue
                     step = TierStep(
-                        "tiers", str(tier), cpol.ref, i, rule.action, str(rule), direction
+                        "tiers",
+                        str(tier),
+                        cpol.ref,
+                        i,
+                        rule.action,
+                        _scoped(cpol, str(rule)),
+                        direction,
                     )
                     if rule.action == "Log":
                         trace.append(f"{step} (logged, evaluation goes on)")
@@ -306,7 +312,8 @@ class Evaluation:
             ):
                 continue
             tier = "Admin tier" if layer == "admin" else "Baseline tier"
-            detail = f"{rule.name!r}" if rule.name else ""
+            detail = f"{rule.name!r}; " if rule.name else ""
+            detail += f"subject: {pol.subject}"  # shows a hermetic run's confinement
             return TierStep(layer, tier, pol.ref, i, rule.action, detail, ctx.direction)
         return None
 
@@ -339,3 +346,11 @@ class Evaluation:
             protocol=protocol,
             dst=ctx.dst,
         )
+
+
+def _scoped(pol: CalicoPolicy, detail: str) -> str:
+    """A global policy's rule with the namespaces it applies to (a hermetic run confines
+    them to its own: the explanation shows it)."""
+    if pol.namespace is None and pol.namespace_selector is not None:
+        return f"{detail}; applies in namespaces [{pol.namespace_selector}]"
+    return detail

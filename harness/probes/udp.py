@@ -54,7 +54,8 @@ if command -v busybox >/dev/null 2>&1&&busybox nc --help 2>&1|grep -q -e '-u';th
 busybox --list 2>/dev/null|grep -qx timeout&&T=y
 elif command -v nc >/dev/null 2>&1&&nc -h 2>&1|grep -q -e '-u' -e 'Uu';then U=nc;fi
 nph_udp(){ case $U$T in
-busyboxy)o=$(exec 2>/dev/null;printf 'PAYLOAD\n'|busybox timeout "$1" busybox nc -vv -u -w "$1" "$2" "$3" 2>&1)
+busyboxy)o=$(exec 2>/dev/null;printf 'PAYLOAD\n'|busybox timeout "$1" \
+busybox nc -vv -u -w "$1" "$2" "$3" 2>&1)
 r=$?;case $r:$o in 143:*punt!*)r=0;;esac;;
 busybox)o=$(printf 'PAYLOAD\n'|busybox nc -vv -u -w "$1" "$2" "$3" 2>&1);r=$?;;
 nc)o=$(printf 'PAYLOAD\n'|nc -vv -u -w "$1" "$2" "$3" 2>&1);r=$?;;

@@ -131,7 +131,7 @@ def test_nc_is_stopped_after_its_window_and_only_that_stop_is_normal() -> None:
     the script's timeout, summary printed); any other 143 stays an error.
     """
     script = build_script([_udp()])
-    assert 'busybox timeout "$1" busybox nc -vv -u -w "$1"' in script
+    assert 'busybox timeout "$1" \\\nbusybox nc -vv -u -w "$1"' in script
     assert "143:*punt!*)r=0" in script
     assert classify(143, "sent 21, rcvd 0 | killed")[0] is Outcome.ERROR
 
