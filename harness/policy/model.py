@@ -250,8 +250,8 @@ def extended_kinds(objs: Iterable[Mapping[str, Any]]) -> list[str]:
     """The tiered / cluster-wide policy kinds among ``objs`` ("apiVersion kind"), sorted.
 
     The engine predicts them; a live run skips a scenario that applies one where the
-    cluster does not serve the kind (the sandbox does not; kind with Calico's v3 CRDs
-    does): harness/plugin/items.py.
+    cluster does not serve the kind (the sandbox and kind with Calico's v3 CRDs do):
+    harness/plugin/items.py.
     """
     found = {
         f"{obj.get('apiVersion')} {obj.get('kind')}"

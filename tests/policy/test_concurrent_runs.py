@@ -5,8 +5,8 @@ AdminNetworkPolicy, ClusterNetworkPolicy) to the namespaces it creates and puts 
 id in the policy's name (harness/plan/manifests.py). Here two runs' objects are put in
 ONE cluster as the API server would hold them (one object per kind and name: a later
 apply of the same name replaces the earlier), and the engine predicts every cell of
-each run there: each must be what it is when the run is alone. The sandbox does not
-enforce these kinds yet (docs/calico.md), so this is the engine's proof, not a live one.
+each run there: each must be what it is when the run is alone. The live proof, two runs
+at once on the sandbox, is tests/live/test_concurrent_runs_sandbox.py.
 """
 
 from __future__ import annotations
