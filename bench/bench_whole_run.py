@@ -129,6 +129,15 @@ def table(runs: Sequence[Run]) -> str:
             + ", ".join(f"{r:.2f}x" for r in ratios)
             + f" (median {statistics.median(ratios):.2f}x)"
         )
+        alone = [r.span for r in runs if r.mode == "one-at-a-time"]
+        spans = [r.span for r in runs if r.mode == "together"]
+        span_ratios = [x / y for x, y in zip(alone, spans, strict=False) if y]
+        if span_ratios:
+            lines.append(
+                "one-at-a-time / together, probing span, pair by pair: "
+                + ", ".join(f"{r:.2f}x" for r in span_ratios)
+                + f" (median {statistics.median(span_ratios):.2f}x)"
+            )
         together = [r for r in runs if r.mode == "together"]
         within = statistics.median(r.wall / r.slowest for r in together if r.slowest)
         lines.append(f"together: wall time / slowest scenario = {within:.2f} (median)")
