@@ -16,6 +16,7 @@ from dataclasses import field
 from typing import Any
 
 from netpol_sandbox.calico_selectors import compile_selector
+from netpol_sandbox.selectors import selector_matches as _label_match
 
 Obj = Mapping[str, Any]
 Net = ipaddress.IPv4Network
@@ -162,27 +163,6 @@ def _v4_nets(raw: Any) -> list[Net] | None:
 def _contains(nets: Sequence[Net], ip: str) -> bool:
     addr = ipaddress.IPv4Address(ip)
     return any(addr in n for n in nets)
-
-
-def _label_match(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op = expr.get("key", ""), expr.get("operator", "")
-        values = expr.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
 
 
 # ---------------------------------------------------------------- matches
