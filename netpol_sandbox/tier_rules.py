@@ -375,7 +375,7 @@ def _calico_rule(
         return None
     protocol = _protocol_text(rule.get("protocol"))
     not_protocol = _protocol_text(rule.get("notProtocol"))
-    proto_name = str(rule.get("protocol") or "").upper()
+    proto_name = (_protocol_text(rule.get("protocol")) or "").upper()  # 6 -> TCP
     local_key, remote_key = (
         ("destination", "source") if direction == "ingress" else ("source", "destination")
     )

@@ -597,3 +597,24 @@ def test_nft_accepts_the_ruleset_of_each_case(name: str) -> None:
     text = enforce.compile_ruleset(NAMESPACES, PODS, objs, "npcheck")
     result = _nft_check(text)
     assert result.returncode == 0, f"{result.stderr}\n{text}"
+
+
+def test_a_named_destination_port_resolves_with_a_numeric_protocol() -> None:
+    """Calico NetworkPolicy, rule ``protocol``: a name or a number (6 is TCP); a named
+    destination port resolves on each destination pod with that protocol."""
+    policy = cnp(
+        "egress-by-name",
+        {
+            "selector": "app == 'api'",
+            "types": ["Egress"],
+            "egress": [
+                {
+                    "action": "Allow",
+                    "protocol": 6,
+                    "destination": {"selector": "app == 'web'", "ports": ["http"]},
+                }
+            ],
+        },
+    )
+    lines = rule_lines(ruleset(policy), "eg_10_0_0_2_0")
+    assert "ip daddr 10.0.0.1/32 meta l4proto tcp th dport 80 return" in lines, lines
