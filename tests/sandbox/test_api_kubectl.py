@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,9 +41,17 @@ spec:
 """
 
 
-def kubectl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def kubectl(
+    env: dict[str, str], *args: str, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["kubectl", *args], check=False, capture_output=True, text=True, env=env, timeout=60
+        ["kubectl", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        input=input_text,
     )
 
 
@@ -122,3 +131,95 @@ def test_kubectl_create_configmap_and_errors(api: Api, kubectl_env: dict[str, st
     assert 'configmaps "c" already exists' in dup.stderr
     missing = kubectl(kubectl_env, "get", "pod", "nope")
     assert 'pods "nope" not found' in missing.stderr
+
+
+CALICO = """\
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata:
+  name: platform
+spec:
+  order: 100
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: platform.deny-intruders
+spec:
+  tier: platform
+  selector: all()
+  types: [Ingress]
+  ingress:
+  - action: Deny
+    source: {selector: "role == 'intruder'"}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata:
+  name: admin-deny
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {}}
+  ingress:
+  - action: Deny
+    from: [{namespaces: {matchLabels: {team: red}}}]
+"""
+
+
+def test_kubectl_and_custom_objects_on_the_policy_kinds(
+    api: Api, kubectl_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Calico v3 and network-policy-api objects: kubectl apply / get / delete and the
+    official client's CustomObjectsApi work, and a bad object is a 422 naming the field."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    manifest = tmp_path / "calico.yaml"
+    manifest.write_text(CALICO)
+    applied = kubectl(kubectl_env, "apply", "-f", str(manifest))
+    assert applied.returncode == 0, applied.stderr
+    assert "globalnetworkpolicy.projectcalico.org/platform.deny-intruders created" in applied.stdout
+    assert "clusternetworkpolicy.policy.networking.k8s.io/admin-deny created" in applied.stdout
+    again = kubectl(kubectl_env, "apply", "-f", str(manifest))
+    assert "tier.projectcalico.org/platform unchanged" in again.stdout, again.stderr
+    listed = kubectl(kubectl_env, "get", "gnp,tiers.projectcalico.org", "-o", "name")
+    assert set(listed.stdout.split()) == {
+        "globalnetworkpolicy.projectcalico.org/platform.deny-intruders",
+        "tier.projectcalico.org/platform",
+    }, listed.stderr
+    bad = kubectl(
+        kubectl_env,
+        "apply",
+        "-f",
+        "-",
+        input_text=CALICO.replace("Deny\n    source", "Drop\n    source"),
+    )
+    assert bad.returncode != 0
+    assert 'spec.ingress[0].action: Invalid value: "Drop"' in bad.stderr
+    from tests.sandbox.conftest import new_client
+
+    api_client = new_client(api.kubeconfig)
+    api.clients.append(api_client)
+    custom: Any = client.CustomObjectsApi(api_client)
+    got = custom.get_cluster_custom_object(
+        "policy.networking.k8s.io", "v1alpha2", "clusternetworkpolicies", "admin-deny"
+    )
+    assert got["spec"]["tier"] == "Admin"
+    try:
+        custom.create_cluster_custom_object(
+            "policy.networking.k8s.io",
+            "v1alpha2",
+            "clusternetworkpolicies",
+            {
+                "apiVersion": "policy.networking.k8s.io/v1alpha2",
+                "kind": "ClusterNetworkPolicy",
+                "metadata": {"name": "bad"},
+                "spec": {"tier": "Middle", "priority": 1, "subject": {"namespaces": {}}},
+            },
+        )
+        raise AssertionError("a ClusterNetworkPolicy with tier Middle was stored")
+    except ApiException as exc:
+        assert exc.status == 422 and "spec.tier" in str(exc.body)
+    deleted = kubectl(kubectl_env, "delete", "-f", str(manifest))
+    assert deleted.returncode == 0, deleted.stderr
