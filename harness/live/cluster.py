@@ -428,10 +428,8 @@ class Cluster:
     def snapshot(
         self, namespaces: Iterable[str], extended: Iterable[tuple[str, str]] = ()
     ) -> list[dict[str, Any]]:
-        """Namespaces, pods and NetworkPolicies of ``namespaces`` (for explanations).
-
-        ``extended``: (apiVersion, kind) of Calico / cluster-wide policy kinds to read
-        too: the namespaced ones in ``namespaces``, the cluster-scoped ones all."""
+        """Namespaces, pods and NetworkPolicies of ``namespaces`` (for explanations), and
+        the ``extended`` (apiVersion, kind)s: in ``namespaces``, or all if cluster-scoped."""
         wanted = sorted(set(namespaces))
         objs: list[dict[str, Any]] = [
             ns for ns in self.list_namespaces() if (ns.get("metadata") or {}).get("name") in wanted
@@ -440,11 +438,9 @@ class Cluster:
             objs.extend(self.list_pods(ns))
             objs.extend(self.list_network_policies(ns))
         for api_version, kind in sorted(set(extended)):
-            if self.kind_of(api_version, kind).namespaced:
-                for ns in wanted:
-                    objs.extend(self.list_objects(api_version, kind, ns))
-            else:
-                objs.extend(self.list_objects(api_version, kind))
+            namespaced = self.kind_of(api_version, kind).namespaced
+            for scope in [*wanted] if namespaced else [None]:
+                objs.extend(self.list_objects(api_version, kind, scope))
         return objs
 
     def pod_events(self, namespace: str, name: str) -> list[str]:
