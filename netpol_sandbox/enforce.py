@@ -44,6 +44,9 @@ from typing import Any
 
 from netpol_sandbox import netns as nsx
 from netpol_sandbox import tiered as tiers
+from netpol_sandbox.endpoints import PROGRAMMED_ON as PROGRAMMED_ON
+from netpol_sandbox.endpoints import PodInfo
+from netpol_sandbox.endpoints import pod_infos
 
 ANY_NET = "0.0.0.0/0"
 ALL_PORTS = "0-65535"
@@ -86,50 +89,9 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
 # ---------------------------------------------------------------- model
 
 
-@dataclass(frozen=True)
-class PodInfo:
-    namespace: str
-    name: str
-    ip: str
-    labels: Mapping[str, str]
-    ports: tuple[tuple[str, int, str], ...]  # (name, number, protocol) of containerPorts
-
-    def named_port(self, name: str, protocol: str) -> int | None:
-        for pname, number, proto in self.ports:
-            if pname == name and proto == protocol:
-                return number
-        return None
-
-
 def _meta(obj: Obj) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
-
-
-def pod_infos(pods: Iterable[Obj]) -> list[PodInfo]:
-    """Pods that have an IPv4 address, with labels and declared ports."""
-    infos: list[PodInfo] = []
-    for pod in pods:
-        meta = _meta(pod)
-        ip = (pod.get("status") or {}).get("podIP")
-        if not isinstance(ip, str) or not ip or ":" in ip:
-            continue
-        ports: list[tuple[str, int, str]] = []
-        for c in (pod.get("spec") or {}).get("containers") or []:
-            for p in c.get("ports") or []:
-                number = p.get("containerPort")
-                if isinstance(number, int):
-                    ports.append((str(p.get("name") or ""), number, p.get("protocol") or "TCP"))
-        infos.append(
-            PodInfo(
-                meta.get("namespace", "default"),
-                meta.get("name", ""),
-                ip,
-                dict(meta.get("labels") or {}),
-                tuple(ports),
-            )
-        )
-    return infos
 
 
 def namespace_labels(
@@ -245,12 +207,6 @@ def _policy_types(spec: Mapping[str, Any]) -> set[str]:
     return {"Ingress", "Egress"} if spec.get("egress") else {"Ingress"}
 
 
-#: Key of a policy (a copy handed to the node) limiting the pods it is programmed on, as
-#: ``namespace/name`` strings: while a policy change propagates, each pod follows the
-#: version it has taken up (see Controllers.programmed_policies). Absent: every pod.
-PROGRAMMED_ON = "__programmedOn"
-
-
 @dataclass
 class Compiled:
     ing_isolated: set[str]
@@ -284,7 +240,7 @@ def compile_sets(
             for p in infos
             if p.namespace == ns
             and selector_matches(spec.get("podSelector"), p.labels)
-            and (on is None or f"{p.namespace}/{p.name}" in on)
+            and (on is None or p.key in on)
         ]
         types = _policy_types(spec)
         if "Ingress" in types:
@@ -304,7 +260,7 @@ def compile_sets(
                     ports = rule.get("ports")
                     for peer in _peers(rule.get("to"), ns, infos, ns_labels):
                         _egress_peer(c, pod, peer, ports, infos)
-    c.tiered = tiers.compile_tiered(pods, ns_labels, policies, c.ing_isolated, c.eg_isolated)
+    c.tiered = tiers.compile_tiered(infos, ns_labels, policies, c.ing_isolated, c.eg_isolated)
     return c
 
 

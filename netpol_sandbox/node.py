@@ -61,6 +61,7 @@ from netpol_sandbox import tools
 from netpol_sandbox.dns import DnsServer
 from netpol_sandbox.dns import build_hosts
 from netpol_sandbox.dns import resolv_conf
+from netpol_sandbox.endpoints import pod_infos
 from netpol_sandbox.images import Image
 from netpol_sandbox.images import ImagePullError
 from netpol_sandbox.images import resolve
@@ -787,7 +788,7 @@ class Node:
             compiled=compiled,
         )
         rules = enforce.pod_rules(compiled)
-        ips = {p.ip for p in enforce.pod_infos(full)}
+        ips = {p.ip for p in pod_infos(full)}
         # only the flows of pods whose own rules now deny more (and of pods gone)
         flows = enforce.flows_to_clear(self._rules, rules, self._ips, ips)
         if ruleset != self._ruleset:

@@ -16,6 +16,8 @@ from dataclasses import field
 from typing import Any
 
 from netpol_sandbox.calico_selectors import compile_selector
+from netpol_sandbox.endpoints import PROGRAMMED_ON
+from netpol_sandbox.endpoints import PodInfo
 from netpol_sandbox.selectors import selector_matches as _label_match
 
 Obj = Mapping[str, Any]
@@ -23,7 +25,6 @@ Net = ipaddress.IPv4Network
 
 CALICO = "projectcalico.org/v3"
 NPAPI = "policy.networking.k8s.io/"
-PROGRAMMED_ON = "__programmedOn"
 UNIVERSE: tuple[Net, ...] = (Net("0.0.0.0/0"),)
 PROTO_NAMES = {
     "TCP": "tcp",
@@ -44,7 +45,7 @@ def _order(raw: Any) -> float:
     return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else math.inf
 
 
-def _programmed_on(obj: Obj, ep: Endpoint) -> bool:
+def _programmed_on(obj: Obj, ep: PodInfo) -> bool:
     only = obj.get(PROGRAMMED_ON)
     return only is None or ep.key in only
 
@@ -52,68 +53,27 @@ def _programmed_on(obj: Obj, ep: Endpoint) -> bool:
 # ---------------------------------------------------------------- the world
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    key: str  # namespace/name
-    namespace: str
-    ip: str
-    labels: Mapping[str, str]  # the pod's own
-    service_account: str
-    ports: tuple[tuple[str, int, str], ...]  # (name, number, protocol)
+def calico_labels(ep: PodInfo) -> dict[str, str]:
+    """The labels a Calico selector sees on a pod: its own and Calico's automatic ones."""
+    return {
+        **ep.labels,
+        "projectcalico.org/namespace": ep.namespace,
+        "projectcalico.org/orchestrator": "k8s",
+        "projectcalico.org/serviceaccount": ep.service_account,
+    }
 
-    def calico_labels(self) -> dict[str, str]:
-        return {
-            **self.labels,
-            "projectcalico.org/namespace": self.namespace,
-            "projectcalico.org/orchestrator": "k8s",
-            "projectcalico.org/serviceaccount": self.service_account,
-        }
 
-    def port_named(self, name: str, protocol: str) -> int | None:
-        for pname, number, proto in self.ports:
-            if pname == name and proto.upper() == protocol.upper():
-                return number
-        return None
-
-    def net(self) -> Net:
-        return Net(f"{self.ip}/32")
+def _net(ep: PodInfo) -> Net:
+    return Net(f"{ep.ip}/32")
 
 
 @dataclass(frozen=True)
 class World:
-    endpoints: tuple[Endpoint, ...]
+    endpoints: tuple[PodInfo, ...]
     ns_labels: Mapping[str, Mapping[str, str]]  # with kubernetes.io/metadata.name
 
     def calico_ns(self, namespace: str) -> dict[str, str]:
         return {**self.ns_labels.get(namespace, {}), "projectcalico.org/name": namespace}
-
-
-def endpoints_of(pods: Sequence[Obj]) -> tuple[Endpoint, ...]:
-    out: list[Endpoint] = []
-    for pod in pods:
-        meta = pod.get("metadata") or {}
-        ip = (pod.get("status") or {}).get("podIP")
-        if not isinstance(ip, str) or not ip or ":" in ip:
-            continue
-        spec = pod.get("spec") or {}
-        ports = tuple(
-            (str(p.get("name") or ""), int(p["containerPort"]), str(p.get("protocol") or "TCP"))
-            for c in spec.get("containers") or []
-            for p in c.get("ports") or []
-            if isinstance(p.get("containerPort"), int)
-        )
-        namespace = str(meta.get("namespace") or "default")
-        out.append(
-            Endpoint(
-                f"{namespace}/{meta.get('name', '')}",
-                namespace,
-                ip,
-                dict(meta.get("labels") or {}),
-                str(spec.get("serviceAccountName") or "default"),
-                ports,
-            )
-        )
-    return tuple(out)
 
 
 # ---------------------------------------------------------------- address sets
@@ -230,13 +190,14 @@ class Layer:
     rules: list[Rule] = field(default_factory=list)
     end: str = "pass"  # what happens when no rule decided: "pass" or "deny"
     k8s_block_at: int | None = None  # index into rules where the K8s allow sets go
+    calico_policies: int = 0  # Calico policies that select the pod here (rules or not)
 
 
 # ---------------------------------------------------------------- ports
 
 
 def _calico_port_spans(
-    raw: Any, protocol: str | None, named_on: Endpoint | None
+    raw: Any, protocol: str | None, named_on: PodInfo | None
 ) -> list[tuple[int, int]]:
     """Calico ``ports``: numbers, "lo:hi" ranges, names resolved on ``named_on``."""
     spans: list[tuple[int, int]] = []
@@ -249,7 +210,7 @@ def _calico_port_spans(
         elif isinstance(item, str) and item.isdigit():
             spans.append((int(item), int(item)))
         elif isinstance(item, str) and named_on is not None and protocol:
-            number = named_on.port_named(item, protocol)
+            number = named_on.named_port(item, protocol)
             if number is not None:
                 spans.append((number, number))
     return spans
@@ -286,7 +247,7 @@ def _policy_types(spec: Mapping[str, Any]) -> set[str]:
     return {"Ingress", "Egress"} if has_eg else {"Ingress"}
 
 
-def _calico_selects(policy: Obj, ep: Endpoint, world: World, direction: str) -> bool:
+def _calico_selects(policy: Obj, ep: PodInfo, world: World, direction: str) -> bool:
     spec = policy.get("spec") or {}
     if ("Ingress" if direction == "ingress" else "Egress") not in _policy_types(spec):
         return False
@@ -295,31 +256,22 @@ def _calico_selects(policy: Obj, ep: Endpoint, world: World, direction: str) -> 
             return False
     elif not compile_selector(spec.get("namespaceSelector"))(world.calico_ns(ep.namespace)):
         return False
-    if not compile_selector(spec.get("selector"))(ep.calico_labels()):
+    if not compile_selector(spec.get("selector"))(calico_labels(ep)):
         return False
     sa_sel = spec.get("serviceAccountSelector")
     return compile_selector(sa_sel)({"projectcalico.org/name": ep.service_account})
 
 
-def is_calico_member(obj: Obj, ep: Endpoint, world: World, direction: str) -> bool:
-    """A Calico policy that selects ``ep`` for ``direction`` (rules or not)."""
-    if obj.get("apiVersion") != CALICO or obj.get("kind") == "Tier":
-        return False
-    if (obj.get("metadata") or {}).get("deletionTimestamp"):
-        return False
-    return _programmed_on(obj, ep) and _calico_selects(obj, ep, world, direction)
-
-
 def _entity_endpoints(
     entity: Mapping[str, Any], policy_ns: str | None, world: World
-) -> list[Endpoint] | None:
+) -> list[PodInfo] | None:
     """The endpoints an entity's selectors allow; None when it has no endpoint selector."""
     selector = entity.get("selector")
     ns_selector = entity.get("namespaceSelector")
     sa = entity.get("serviceAccounts") or None
     if not (selector or ns_selector or sa):
         return None
-    chosen: list[Endpoint] = []
+    chosen: list[PodInfo] = []
     match_pod = compile_selector(selector)
     match_ns = compile_selector(ns_selector) if ns_selector else None
     for ep in world.endpoints:
@@ -328,7 +280,7 @@ def _entity_endpoints(
                 continue
         elif policy_ns is not None and ep.namespace != policy_ns:
             continue
-        if not match_pod(ep.calico_labels()):
+        if not match_pod(calico_labels(ep)):
             continue
         if sa:
             names = sa.get("names")
@@ -345,14 +297,14 @@ def _entity_endpoints(
 def _entity_nets(entity: Mapping[str, Any], policy_ns: str | None, world: World) -> list[Net]:
     """Every IPv4 address the entity (source or destination, without ports) matches."""
     eps = _entity_endpoints(entity, policy_ns, world)
-    nets: list[Net] = list(UNIVERSE) if eps is None else [e.net() for e in eps]
+    nets: list[Net] = list(UNIVERSE) if eps is None else [_net(e) for e in eps]
     not_sel = entity.get("notSelector")
     if not_sel:
         excluded = compile_selector(not_sel)
         holes = [
-            e.net()
+            _net(e)
             for e in world.endpoints
-            if (policy_ns is None or e.namespace == policy_ns) and excluded(e.calico_labels())
+            if (policy_ns is None or e.namespace == policy_ns) and excluded(calico_labels(e))
         ]
         nets = _subtract(nets, holes)
     allowed = _v4_nets(entity.get("nets"))
@@ -365,7 +317,7 @@ def _entity_nets(entity: Mapping[str, Any], policy_ns: str | None, world: World)
 
 
 def _calico_rule(
-    rule: Obj, direction: str, ep: Endpoint, policy_ns: str | None, world: World, origin: str
+    rule: Obj, direction: str, ep: PodInfo, policy_ns: str | None, world: World, origin: str
 ) -> Rule | None:
     action = rule.get("action")
     verdict = {"Allow": "allow", "Deny": "deny", "Pass": "pass"}.get(str(action))
@@ -407,7 +359,7 @@ def _calico_rule(
     for target in inside:
         matches.append(
             Match(
-                (target.net(),),
+                (_net(target),),
                 protocol,
                 not_protocol,
                 None
@@ -416,7 +368,7 @@ def _calico_rule(
                 tuple(_calico_port_spans(not_ports_raw, proto_name, target)),
             )
         )
-    rest = _subtract(remote_nets, [e.net() for e in inside])
+    rest = _subtract(remote_nets, [_net(e) for e in inside])
     matches.append(
         Match(
             tuple(rest),
@@ -432,7 +384,7 @@ def _calico_rule(
 # ---------------------------------------------------------------- network-policy-api
 
 
-def _npapi_subject(spec: Mapping[str, Any], ep: Endpoint, world: World) -> bool:
+def _npapi_subject(spec: Mapping[str, Any], ep: PodInfo, world: World) -> bool:
     subject = spec.get("subject") or {}
     ns_labels = world.ns_labels.get(ep.namespace, {})
     if subject.get("namespaces") is not None:
@@ -448,14 +400,14 @@ def _npapi_subject(spec: Mapping[str, Any], ep: Endpoint, world: World) -> bool:
 def _npapi_peer_nets(peer: Mapping[str, Any], world: World) -> list[Net]:
     if peer.get("namespaces") is not None:
         return [
-            e.net()
+            _net(e)
             for e in world.endpoints
             if _label_match(peer["namespaces"], world.ns_labels.get(e.namespace, {}))
         ]
     if peer.get("pods") is not None:
         pods = peer["pods"]
         return [
-            e.net()
+            _net(e)
             for e in world.endpoints
             if _label_match(
                 pods.get("namespaceSelector") or {}, world.ns_labels.get(e.namespace, {})
@@ -503,7 +455,7 @@ def _npapi_ports(rule: Mapping[str, Any]) -> list[tuple[str | None, int, int, st
     return None
 
 
-def _npapi_rule(rule: Obj, direction: str, ep: Endpoint, world: World, origin: str) -> Rule | None:
+def _npapi_rule(rule: Obj, direction: str, ep: PodInfo, world: World, origin: str) -> Rule | None:
     verdict = {"Accept": "allow", "Allow": "allow", "Deny": "deny", "Pass": "pass"}.get(
         str(rule.get("action"))
     )
@@ -532,6 +484,6 @@ def _npapi_rule(rule: Obj, direction: str, ep: Endpoint, world: World, origin: s
             for name in named:
                 for pname, number, protocol in target.ports:
                     if pname == name:
-                        where = tuple(nets) if direction == "ingress" else (target.net(),)
+                        where = tuple(nets) if direction == "ingress" else (_net(target),)
                         matches.append(Match(where, protocol.lower(), None, ((number, number),)))
     return Rule(verdict, tuple(matches), origin)

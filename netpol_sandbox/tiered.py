@@ -37,9 +37,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 
+from netpol_sandbox.endpoints import PodInfo
 from netpol_sandbox.tier_rules import CALICO
 from netpol_sandbox.tier_rules import NPAPI
-from netpol_sandbox.tier_rules import Endpoint
 from netpol_sandbox.tier_rules import Layer
 from netpol_sandbox.tier_rules import Obj
 from netpol_sandbox.tier_rules import World
@@ -50,10 +50,7 @@ from netpol_sandbox.tier_rules import _npapi_rule
 from netpol_sandbox.tier_rules import _npapi_subject
 from netpol_sandbox.tier_rules import _order
 from netpol_sandbox.tier_rules import _programmed_on
-from netpol_sandbox.tier_rules import endpoints_of
-from netpol_sandbox.tier_rules import is_calico_member
 
-PROGRAMMED_ON = "__programmedOn"
 K8S_ORDER = 1000.0
 DEFAULT_TIER_ORDER = 1_000_000.0
 
@@ -75,7 +72,7 @@ def is_extended(obj: Obj) -> bool:
 
 
 def layers_for(
-    objs: Sequence[Obj], ep: Endpoint, world: World, direction: str, k8s_isolated: bool
+    objs: Sequence[Obj], ep: PodInfo, world: World, direction: str, k8s_isolated: bool
 ) -> list[Layer]:
     """The layers ``ep``'s traffic meets in ``direction``, leaving out those that select nothing."""
     mine = [o for o in objs if _programmed_on(o, ep) and not _meta(o).get("deletionTimestamp")]
@@ -106,7 +103,6 @@ def layers_for(
             rule = _npapi_rule(raw, direction, ep, world, f"{obj.get('kind')} {name} {key}[{i}]")
             if rule is not None:
                 layer.rules.append(rule)
-        layer.end = "pass"
     # Calico tiers
     tiers: dict[str, tuple[float, str]] = {"default": (DEFAULT_TIER_ORDER, "Deny")}
     for obj in mine:
@@ -144,6 +140,7 @@ def layers_for(
             if member is None:
                 layer.k8s_block_at = len(layer.rules)
                 continue
+            layer.calico_policies += 1
             ns = _meta(member).get("namespace") if member.get("kind") == "NetworkPolicy" else None
             what = f"{member.get('kind')} {ns + '/' if ns else ''}{name}"
             for i, raw in enumerate((member.get("spec") or {}).get(key) or []):
@@ -161,18 +158,19 @@ def layers_for(
 
 @dataclass(frozen=True)
 class Tiered:
-    """What the node's ruleset gets: chains, and the verdict-map elements per direction."""
+    """What the node's ruleset gets: each pod's chains, and the verdict-map elements."""
 
-    chains: tuple[str, ...] = ()
     ingress: Mapping[str, str] = field(default_factory=dict)  # pod ip -> first chain
     egress: Mapping[str, str] = field(default_factory=dict)
     texts: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (ip, dir) -> chains
 
-    def __bool__(self) -> bool:
-        return bool(self.ingress or self.egress)
+    @property
+    def chains(self) -> list[str]:
+        """Every pod's chain definitions, as ruleset lines (in the order compiled)."""
+        return [line for text in self.texts.values() for line in text.split("\n")]
 
 
-def _chain_text(ep: Endpoint, direction: str, layers: Sequence[Layer]) -> tuple[str, list[str]]:
+def _chain_text(ep: PodInfo, direction: str, layers: Sequence[Layer]) -> tuple[str, list[str]]:
     """(first chain name, chain definitions) for one pod and direction."""
     stem = ("in_" if direction == "ingress" else "eg_") + ep.ip.replace(".", "_")
     remote = "saddr" if direction == "ingress" else "daddr"
@@ -210,7 +208,7 @@ def _k8s_block(direction: str) -> list[str]:
 
 
 def compile_tiered(
-    pods: Sequence[Obj],
+    pods: Sequence[PodInfo],
     ns_labels: Mapping[str, Mapping[str, str]],
     policies: Sequence[Obj],
     ing_isolated: set[str],
@@ -220,8 +218,7 @@ def compile_tiered(
     extended = [p for p in policies if is_extended(p)]
     if not any(p.get("kind") != "Tier" for p in extended):
         return Tiered()
-    world = World(endpoints_of(pods), ns_labels)
-    chains: list[str] = []
+    world = World(tuple(pods), ns_labels)
     ingress: dict[str, str] = {}
     egress: dict[str, str] = {}
     texts: dict[tuple[str, str], str] = {}
@@ -234,14 +231,11 @@ def compile_tiered(
             if not layers or (
                 len(layers) == 1
                 and layers[0].name == "tier default"
-                and not layers[0].rules
+                and layers[0].calico_policies == 0
                 and layers[0].end == "deny"
-                and layers[0].k8s_block_at is not None  # a Kubernetes policy put it there
-                and not any(is_calico_member(o, ep, world, direction) for o in extended)
             ):
                 continue  # nothing, or only Kubernetes policies: the plain sets decide
             first, lines = _chain_text(ep, direction, layers)
             target[ep.ip] = first
-            chains.extend(lines)
             texts[(ep.ip, direction)] = "\n".join(lines)
-    return Tiered(tuple(chains), ingress, egress, texts)
+    return Tiered(ingress, egress, texts)
