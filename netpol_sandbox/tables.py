@@ -121,8 +121,10 @@ def _event_cells(ev: Obj) -> list[Any]:
     ]
 
 
-COLUMNS: dict[str, list[Column]] = {
-    "pods": [
+#: (API group, resource) -> the columns kubectl shows; other kinds get DEFAULT_COLUMNS
+#: (by group too: projectcalico.org has networkpolicies of its own, without podSelector).
+COLUMNS: dict[tuple[str, str], list[Column]] = {
+    ("", "pods"): [
         ("Name", "string", 0),
         ("Ready", "string", 0),
         ("Status", "string", 0),
@@ -133,7 +135,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("Nominated Node", "string", 1),
         ("Readiness Gates", "string", 1),
     ],
-    "services": [
+    ("", "services"): [
         ("Name", "string", 0),
         ("Type", "string", 0),
         ("Cluster-IP", "string", 0),
@@ -142,10 +144,14 @@ COLUMNS: dict[str, list[Column]] = {
         ("Age", "string", 0),
         ("Selector", "string", 1),
     ],
-    "namespaces": [("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)],
-    "networkpolicies": [("Name", "string", 0), ("Pod-Selector", "string", 0), ("Age", "string", 0)],
-    "endpoints": [("Name", "string", 0), ("Endpoints", "string", 0), ("Age", "string", 0)],
-    "events": [
+    ("", "namespaces"): [("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)],
+    ("networking.k8s.io", "networkpolicies"): [
+        ("Name", "string", 0),
+        ("Pod-Selector", "string", 0),
+        ("Age", "string", 0),
+    ],
+    ("", "endpoints"): [("Name", "string", 0), ("Endpoints", "string", 0), ("Age", "string", 0)],
+    ("", "events"): [
         ("Last Seen", "string", 0),
         ("Type", "string", 0),
         ("Reason", "string", 0),
@@ -158,25 +164,26 @@ DEFAULT_COLUMNS: list[Column] = [("Name", "string", 0), ("Age", "string", 0)]
 
 def cells(kind: Kind, obj: Obj) -> list[Any]:
     meta = obj["metadata"]
-    if kind.resource == "pods":
+    key = (kind.group, kind.resource)
+    if key == ("", "pods"):
         return _pod_cells(obj)
-    if kind.resource == "services":
+    if key == ("", "services"):
         return _service_cells(obj)
-    if kind.resource == "namespaces":
+    if key == ("", "namespaces"):
         return [
             meta["name"],
             (obj.get("status") or {}).get("phase", "Active"),
             age(meta.get("creationTimestamp")),
         ]
-    if kind.resource == "networkpolicies" and kind.group == "networking.k8s.io":
+    if key == ("networking.k8s.io", "networkpolicies"):
         return [
             meta["name"],
             _selector_text((obj.get("spec") or {}).get("podSelector")),
             age(meta.get("creationTimestamp")),
         ]
-    if kind.resource == "endpoints":
+    if key == ("", "endpoints"):
         return _endpoints_cells(obj)
-    if kind.resource == "events":
+    if key == ("", "events"):
         return _event_cells(obj)
     return [meta["name"], age(meta.get("creationTimestamp"))]
 
@@ -184,8 +191,7 @@ def cells(kind: Kind, obj: Obj) -> list[Any]:
 def table(
     kind: Kind, objects: list[Obj], resource_version: str, include: str = "Metadata"
 ) -> dict[str, Any]:
-    calico = kind.group == "projectcalico.org"  # its networkpolicies have no podSelector
-    columns = DEFAULT_COLUMNS if calico else COLUMNS.get(kind.resource, DEFAULT_COLUMNS)
+    columns = COLUMNS.get((kind.group, kind.resource), DEFAULT_COLUMNS)
     rows = []
     for obj in objects:
         row: dict[str, Any] = {"cells": cells(kind, obj)}
