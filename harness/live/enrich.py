@@ -116,14 +116,11 @@ _LINK_LOCAL_DNS = "169.254."
 def extended_kinds_of(plan: Plan) -> list[tuple[str, str]]:
     """The Calico / cluster-wide policy kinds the plan applies, as (apiVersion, kind):
     the explanation reads them back (with the Tiers, which Calico policies need)."""
-    found: set[tuple[str, str]] = set()
-    for _, stage in plan.stages():
-        for doc in stage.manifests:
-            api, kind = str(doc.body.get("apiVersion", "")), str(doc.body.get("kind", ""))
-            if api == "projectcalico.org/v3":
-                found |= {(api, kind), (api, "Tier")}
-            elif api.startswith("policy.networking.k8s.io/"):
-                found.add((api, kind))
+    from harness.policy.model import extended_kinds
+
+    docs = [doc.body for _, stage in plan.stages() for doc in stage.manifests]
+    found = {(api, kind) for api, _, kind in (k.partition(" ") for k in extended_kinds(docs))}
+    found |= {(api, "Tier") for api, _ in found if api == "projectcalico.org/v3"}
     return sorted(found)
 
 
@@ -137,12 +134,7 @@ def explainer(
         namespaces = set(plan.namespace_map.values())
         if any(p.cell.target.kind is TargetKind.DNS for p in plan.probes):
             namespaces.add(DNS_NAMESPACE)
-        extended = extended_kinds_of(plan)
-        objects = (
-            cluster.snapshot(sorted(namespaces), extended)
-            if extended
-            else cluster.snapshot(sorted(namespaces))
-        )
+        objects = cluster.snapshot(sorted(namespaces), extended_kinds_of(plan))
         model = engine.ClusterModel.from_objects(objects)
         dns_pods = [
             f"{DNS_NAMESPACE}/{o['metadata']['name']}"

@@ -68,8 +68,8 @@ def skip_reason(scenario: Scenario, options: NetpolOptions) -> str:
     if unserved:
         return (
             f"applies {', '.join(unserved)}, which the cluster does not serve (the sandbox "
-            "does not enforce these kinds yet; on kind, scripts/kind-up installs Calico with "
-            "its projectcalico.org/v3 CRDs): check it with --netpol-static (docs/calico.md)"
+            "serves them; on kind, scripts/kind-up installs Calico with its "
+            "projectcalico.org/v3 CRDs): check it with --netpol-static (docs/calico.md)"
         )
     return ""
 
@@ -83,9 +83,10 @@ _CLUSTERS: dict[tuple[str, str], Any] = {}
 def _served(options: NetpolOptions, kind: str) -> bool:
     """Whether the live cluster serves ``kind`` ("apiVersion Kind"), asked once a process.
 
-    A Calico or cluster-wide policy kind runs live where the cluster serves it (kind with
-    Calico's v3 CRDs); where it does not (the sandbox), its scenarios are skipped. A
-    cluster that cannot be asked counts as serving it: the run then says why it failed.
+    A Calico or cluster-wide policy kind runs live where the cluster serves it (the
+    sandbox; kind with Calico's v3 CRDs); where it does not (e.g. Calico 3.32 and the
+    v1alpha1 AdminNetworkPolicy), its scenarios are skipped. A cluster that cannot be
+    asked counts as serving it: the run then says why it failed.
     """
     key = (options.kubeconfig or "", options.context or "", kind)
     if key not in _SERVED:
