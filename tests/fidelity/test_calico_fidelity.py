@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,32 +20,14 @@ from typing import Any
 import pytest
 
 from tests.fidelity import calico_scenarios as cs
-from tests.live.test_e2e_sandbox import _env
+from tests.live.sbx import run_plugin
 from tests.live.test_e2e_sandbox import _sandbox
 
 
 def _run(work: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     summary = work / "summary.json"
     summary.unlink(missing_ok=True)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            f"--netpol-report-json={summary}",
-            *args,
-            ".",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env=_env(),
-        cwd=work,
-        check=False,
-    )
+    result = run_plugin("-q", f"--netpol-report-json={summary}", *args, ".", cwd=work, timeout=1200)
     doc = json.loads(summary.read_text()) if summary.exists() else {"scenarios": []}
     return result, {s["scenario"]: s for s in doc["scenarios"]}
 

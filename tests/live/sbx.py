@@ -32,6 +32,24 @@ def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     )
 
 
+def plugin_argv(*args: str) -> list[str]:
+    """``python -m pytest`` (this interpreter, no cache provider), then ``args``."""
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+
+
+def run_plugin(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run pytest with the plugin in a subprocess in ``cwd`` (output captured)."""
+    return subprocess.run(
+        plugin_argv(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env(),
+        cwd=cwd,
+        check=False,
+    )
+
+
 def sandbox(state: Path, *flags: str) -> Iterator[str]:
     """Bring a sandbox up in ``state`` and ALWAYS down; yields its kubeconfig path."""
     if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from tests.fidelity import calico_scenarios as cs
 from tests.live.sbx import ROOT
 from tests.live.sbx import env
+from tests.live.sbx import plugin_argv
 from tests.live.sbx import sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
@@ -42,18 +42,13 @@ def test_two_concurrent_runs_with_cluster_wide_policies(tmp_path: Path) -> None:
         runs = []
         for n in (1, 2):
             report = tmp_path / f"run{n}.json"
-            cmd = [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
+            cmd = plugin_argv(
                 "-q",
                 f"--netpol-kubeconfig={kubeconfig}",
                 f"--netpol-report-json={report}",
                 *SCENARIOS,
                 banp,
-            ]
+            )
             runs.append(
                 (
                     report,

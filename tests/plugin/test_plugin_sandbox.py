@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.scenario.loader import load
-from tests.live.test_e2e_sandbox import _env
+from tests.live.sbx import run_plugin
 from tests.live.test_e2e_sandbox import _sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -34,15 +33,7 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=_env(),
-        cwd=cwd,
-        check=False,
-    )
+    return run_plugin(*args, cwd=cwd)
 
 
 def _managed_namespaces(kubeconfig: str) -> list[str]:
