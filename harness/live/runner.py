@@ -447,7 +447,12 @@ class Runner:
         - passing cells due a confirmation (see :meth:`_needs_confirm`): one more
           observation, which catches a cell that only agreed because the policies
           were not programmed yet (an allow expectation that a policy actually
-          denies connects until the CNI catches up).
+          denies connects until the CNI catches up). A confirmation is taken in the
+          first round that starts once the policies had time to land
+          (:meth:`_settled_after`), never before: while they land one by one a pod
+          can hold part of them (a default deny programmed before its exceptions),
+          and an observation of that passing state is neither a confirmation nor a
+          change of the network's answer.
 
         A round starts no earlier than ``round_interval`` after the previous one
         started (a round of deny probes lasts a connect timeout, so usually at
@@ -486,23 +491,24 @@ class Runner:
             # The budget bounds when the last re-probe STARTS: a slow round (many execs,
             # a loaded API server) must not leave disagreeing cells with a single try.
             started = last_start - applied
-            results, broke = self._round(plan, pending, ips)
+            settled = min(self._settled_after(cells), budget)
+            # (1 ms of slack: the wait above ends at the settle point, give or take a float)
+            due = [p for p in pending if not cells[p.id].confirming or started > settled - 1e-3]
+            results, broke = self._round(plan, due, ips)
             failed_rounds = failed_rounds + 1 if broke else 0
             now = self._clock() - applied
-            next_pending: list[Probe] = []
-            settled = min(self._settled_after(cells), budget)
-            for p in pending:
+            again_ids = {p.id for p in pending} - {p.id for p in due}  # confirm later
+            for p in due:
                 cell = cells[p.id]
                 if cell.confirming:
-                    early = started < settled
-                    again = self._confirmed(cell, results[p.id], now, started < budget, early)
+                    again = self._confirmed(cell, results[p.id], now, started < budget)
                 else:
                     again = self._observed(cell, results[p.id], now, started < budget)
                     if cell.agreed_from is None and judge(p, cell.last.outcome) is Status.PASS:
                         cell.agreed_from = started
                 if again:
-                    next_pending.append(p)
-            pending = next_pending
+                    again_ids.add(p.id)
+            pending = [p for p in pending if p.id in again_ids]
         return [self._verdict(plan, cells[p.id], ips) for p in plan.probes]
 
     def _settled_after(self, cells: Mapping[str, CellState]) -> float:
@@ -562,18 +568,9 @@ class Runner:
             return True
         return False
 
-    def _confirmed(
-        self, cell: CellState, obs: Observation, now: float, in_budget: bool, early: bool = False
-    ) -> bool:
-        """Record a confirming observation; True to probe the cell again.
-
-        ``early``: taken before ``settle`` seconds after the apply; an agreeing
-        observation then does not confirm yet (the policies may not be programmed).
-        """
-        if early and obs.outcome is cell.last.outcome:
-            cell.history.append(obs)
-            cell.tries += 1
-            return True
+    def _confirmed(self, cell: CellState, obs: Observation, now: float, in_budget: bool) -> bool:
+        """Record a confirming observation (taken once the policies had time to land);
+        True to probe the cell again."""
         if obs.outcome is Outcome.ERROR:
             cell.confirm_infra += 1
             if cell.confirm_infra <= self.settings.max_infra_retries:

@@ -150,3 +150,46 @@ def test_per_pod_programming_lag_does_not_pass_a_wrong_allow() -> None:
     assert web.status is Status.FAIL
     assert web.flipped
     assert "changed after agreeing" in web.detail
+
+
+def test_a_default_deny_landing_before_its_exception_is_not_a_flip() -> None:
+    # Policies land one by one: web's default deny at 0.5 s, the exception that lets
+    # web -> db through only at 1.5 s. In between web -> db is dropped. That passing
+    # state is the landing, not the network changing its answer: the allow cell is
+    # confirmed once the policies had time to land (after the deny cell dropped in
+    # round 2 at 1 s: 2 * 1 + 1 = 3 s), so it is neither probed in between nor flipped.
+    clock = FakeClock()
+    applied: list[float] = []
+    seen: list[tuple[str, float, str]] = []
+
+    def network(p: Probed, round_no: int) -> tuple[int, str]:
+        if not applied:
+            applied.append(clock.now)
+        t = clock.now - applied[0]
+        target = cluster.pod_at(p.address).split("/")[-1]
+        if target == "db":
+            result = CONNECTED if t < 0.5 or t >= 1.5 else DROPPED
+        else:  # other -> api: the default deny, landed at 0.5 s
+            result = CONNECTED if t < 0.5 else DROPPED
+        seen.append((target, t, "connected" if result is CONNECTED else "dropped"))
+        return result
+
+    cluster = FakeCluster(network=network, clock=clock, exec_seconds=0.05)
+    runner = Runner(
+        cluster,
+        RunSettings(concurrency=4, round_interval=1.0, convergence=30.0),
+        recorder=Recorder(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    cells: list[tuple[str, str, int, Any]] = [
+        ("other", "api", 80, "deny"),
+        ("web", "db", 5432, "allow"),
+    ]
+    result = runner.run(make_plan(cells, policies=[POLICY]))
+    web = next(v for v in result.verdicts if v.probe.cell.source == "web")
+    assert web.status is Status.PASS
+    assert not web.flipped, web.detail
+    db_probes = [(round(t, 2), r) for target, t, r in seen if target == "db"]
+    assert len(db_probes) == 2, db_probes  # the first round and the confirmation
+    assert db_probes[1][0] >= 3.0, db_probes
