@@ -104,6 +104,10 @@ class Workload:
     source: Source | None = None
     selector: Mapping[str, str] = field(default_factory=dict)
     service: str | None = None  # in place: the real Service name for svc: cells
+    #: Hermetic: the ServiceAccount the probe pod runs as (None: the namespace's
+    #: ``default``), created by the run with ``service_account_labels``.
+    service_account: str | None = None
+    service_account_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def in_place(self) -> bool:
@@ -369,6 +373,9 @@ class Plan:
     datapath: tuple[Probe, ...] = ()
     #: The state after each step of a multi-step scenario (``probes`` holds all cells).
     steps: tuple[PlanStep, ...] = ()
+    #: ServiceAccount manifests the probe pods run as (``serviceAccount:``), created
+    #: before the pods.
+    service_accounts: tuple[Mapping[str, Any], ...] = ()
 
     def stages(self) -> list[tuple[str, Plan]]:
         """(step name, the plan of that state) in the order they are probed.

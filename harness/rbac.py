@@ -124,6 +124,14 @@ HERMETIC_RULES: tuple[Permission, ...] = (
         "attempt: read and replace it); deleted with the run",
     ),
     *_grant(
+        ("create", "get"),
+        "",
+        "serviceaccounts",
+        "workloads with serviceAccount: create the account before its probe pod (on a 409 "
+        "from an earlier attempt, read it to see whether it is ours); it goes with the "
+        "run's namespace",
+    ),
+    *_grant(
         ("list",),
         "",
         "events",
@@ -224,6 +232,12 @@ POLICY_KINDS_RULES: tuple[Permission, ...] = tuple(
     for perm in _grant(
         ("create", "get", "list", "update", "delete"), group, resource, _POLICY_KINDS_WHY
     )
+) + _grant(
+    ("list",),
+    "",
+    "serviceaccounts",
+    "explanations of Calico policies: the labels of the probe pods' ServiceAccounts, which "
+    "serviceAccountSelector and serviceAccounts.selector match",
 )
 
 #: ClusterRole name -> the permissions its rules must grant, exactly.

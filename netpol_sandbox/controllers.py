@@ -21,6 +21,7 @@ from typing import Protocol
 from netpol_sandbox.apierror import ApiError
 from netpol_sandbox.apps import AppsControllers
 from netpol_sandbox.defaults import qos_class
+from netpol_sandbox.endpoints import ACCOUNT_LABELS
 from netpol_sandbox.enforce import PROGRAMMED_ON
 from netpol_sandbox.faults import Faults
 from netpol_sandbox.kinds import POLICY_KINDS
@@ -36,7 +37,9 @@ log = logging.getLogger("netpol_sandbox")
 
 MIRROR = "kubernetes.io/config.mirror"
 NODE_NAME = "sandbox-node"
-NETWORK_KINDS = frozenset({"namespaces", "pods", "services"})
+#: Resources whose changes reprogram the network (ServiceAccounts: their labels count
+#: for Calico's account selectors).
+NETWORK_KINDS = frozenset({"namespaces", "pods", "services", "serviceaccounts"})
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 #: Coalescing delay of the network sync (pod/Service/namespace changes).
 SYNC_COALESCE = 0.02
@@ -785,6 +788,15 @@ class Controllers:
                 [copy.deepcopy(obj) for obj in self.store.items(kind)]
                 for kind in (NAMESPACES, PODS, SERVICES)
             )
+            accounts = {
+                (sa["metadata"].get("namespace"), sa["metadata"].get("name")): dict(
+                    sa["metadata"].get("labels") or {}
+                )
+                for sa in self.store.items(SERVICEACCOUNTS)
+            }
+            for pod in pods:
+                account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+                pod[ACCOUNT_LABELS] = accounts.get((pod["metadata"].get("namespace"), account), {})
             try:
                 await self.node.sync_network(namespaces, pods, services, self.programmed_policies())
                 self.syncs += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 Obj = Mapping[str, Any]
@@ -21,6 +22,11 @@ Obj = Mapping[str, Any]
 PROGRAMMED_ON = "__programmedOn"
 
 
+#: Key of a pod (a copy handed to the node) holding the labels of its ServiceAccount,
+#: which Calico's account selectors match (Felix learns them from the API, as here).
+ACCOUNT_LABELS = "__serviceAccountLabels"
+
+
 @dataclass(frozen=True)
 class PodInfo:
     namespace: str
@@ -29,6 +35,7 @@ class PodInfo:
     labels: Mapping[str, str]
     ports: tuple[tuple[str, int, str], ...]  # (name, number, protocol) of containerPorts
     service_account: str = "default"
+    service_account_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -70,6 +77,7 @@ def pod_infos(pods: Iterable[Obj]) -> list[PodInfo]:
                 dict(meta.get("labels") or {}),
                 tuple(ports),
                 str(spec.get("serviceAccountName") or "default"),
+                dict(pod.get(ACCOUNT_LABELS) or {}),
             )
         )
     return infos

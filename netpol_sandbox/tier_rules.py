@@ -247,6 +247,11 @@ def _policy_types(spec: Mapping[str, Any]) -> set[str]:
     return {"Ingress", "Egress"} if has_eg else {"Ingress"}
 
 
+def account_labels(ep: PodInfo) -> dict[str, str]:
+    """What a Calico service-account selector sees: the account's labels and its name."""
+    return {**ep.service_account_labels, "projectcalico.org/name": ep.service_account}
+
+
 def _calico_selects(policy: Obj, ep: PodInfo, world: World, direction: str) -> bool:
     spec = policy.get("spec") or {}
     if ("Ingress" if direction == "ingress" else "Egress") not in _policy_types(spec):
@@ -259,7 +264,7 @@ def _calico_selects(policy: Obj, ep: PodInfo, world: World, direction: str) -> b
     if not compile_selector(spec.get("selector"))(calico_labels(ep)):
         return False
     sa_sel = spec.get("serviceAccountSelector")
-    return compile_selector(sa_sel)({"projectcalico.org/name": ep.service_account})
+    return compile_selector(sa_sel)(account_labels(ep))
 
 
 def _entity_endpoints(
@@ -286,9 +291,7 @@ def _entity_endpoints(
             names = sa.get("names")
             if names and ep.service_account not in names:
                 continue
-            if sa.get("selector") and not compile_selector(sa["selector"])(
-                {"projectcalico.org/name": ep.service_account}
-            ):
+            if sa.get("selector") and not compile_selector(sa["selector"])(account_labels(ep)):
                 continue
         chosen.append(ep)
     return chosen

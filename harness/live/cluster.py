@@ -295,10 +295,10 @@ class Cluster:
                 existing = self._retrying(lambda: self._request("GET", item, what=f"get {ref}"))
                 labels = (existing.get("metadata") or {}).get("labels") or {}
                 ours = run_id is not None and labels.get(RUN_LABEL) == run_id
-                if k.kind in ("Pod", "Namespace"):
+                if k.kind in ("Pod", "Namespace", "ServiceAccount"):
                     if ours:
                         return existing
-                    raise  # never take over someone else's pod or namespace
+                    raise  # never take over someone else's pod, namespace or account
                 return self._replace(item, body, existing, ref)
 
         # A pod in a namespace created a moment ago: wait for its ServiceAccount.

@@ -120,7 +120,10 @@ def extended_kinds_of(plan: Plan) -> list[tuple[str, str]]:
 
     docs = [doc.body for _, stage in plan.stages() for doc in stage.manifests]
     found = {(api, kind) for api, _, kind in (k.partition(" ") for k in extended_kinds(docs))}
-    found |= {(api, "Tier") for api, _ in found if api == "projectcalico.org/v3"}
+    if any(api == "projectcalico.org/v3" for api, _ in found):
+        # Tiers (Calico policies need theirs) and the ServiceAccounts, whose labels
+        # Calico's serviceAccountSelector / serviceAccounts.selector match.
+        found |= {("projectcalico.org/v3", "Tier"), ("v1", "ServiceAccount")}
     return sorted(found)
 
 

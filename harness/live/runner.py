@@ -312,6 +312,7 @@ class Runner:
 
     def _deploy(self, plan: Plan) -> None:
         self._create_all(plan, plan.namespaces)
+        self._create_all(plan, plan.service_accounts)  # before the pods that run as them
         self._create_all(plan, [*plan.services, *plan.pods])
 
     def _ready_pods(self, plan: Plan) -> dict[tuple[str, str], dict[str, Any]]:

@@ -100,6 +100,20 @@ def build(
         for w in scenario.workloads
         if w.is_server and service_ports(w)
     )
+    accounts = {
+        (namespace_map[w.namespace], w.service_account): w.service_account_labels
+        for w in scenario.workloads
+        if w.service_account and w.service_account != "default"
+    }
+    service_accounts = tuple(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace, "labels": {**labels, **common}},
+            "automountServiceAccountToken": False,
+        }
+        for (namespace, name), labels in sorted(accounts.items())
+    )
 
     def mapped(doc: ManifestDoc) -> ManifestDoc:
         return labelled(map_manifest(doc, namespace_map, run_id), common)
@@ -114,6 +128,7 @@ def build(
         services=services,
         manifests=manifests,
         probes=(),
+        service_accounts=service_accounts,
     )
     probes = tuple(sorted((_probe(plan, cell) for cell in scenario.cells), key=lambda p: p.id))
     planned = replace(plan, probes=probes)

@@ -155,6 +155,8 @@ def probe_pod(
     }
     if pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
+    if w.service_account:
+        spec["serviceAccountName"] = w.service_account
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -11,9 +11,11 @@ What is read: ``tier``, ``order``, ``selector``, ``namespaceSelector`` (global p
 ``serviceAccountSelector``, ``types`` (with Calico's own defaulting), and per rule
 ``action`` (Allow, Deny, Pass, Log), ``protocol`` / ``notProtocol``, ``ipVersion`` and
 ``source`` / ``destination`` (``selector``, ``notSelector``, ``namespaceSelector``,
-``nets``, ``notNets``, ``ports``, ``notPorts``, ``serviceAccounts``). Fields whose effect
-the engine cannot predict (``http``, source ports, ``services``, ``doNotTrack``,
-``preDNAT``, ``applyOnForward`` set to true) are refused by name.
+``nets``, ``notNets``, ``ports``, ``notPorts``, ``serviceAccounts``). Service-account
+selectors see the labels of the pod's ServiceAccount (given among the objects) plus
+``projectcalico.org/name``; pod selectors see ``projectcalico.org/serviceaccount``.
+Fields whose effect the engine cannot predict (``http``, source ports, ``services``,
+``doNotTrack``, ``preDNAT``, ``applyOnForward`` set to true) are refused by name.
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ def endpoint_labels(pod: Pod) -> dict[str, str]:
         ORCHESTRATOR_LABEL: "k8s",
         SERVICE_ACCOUNT_LABEL: pod.service_account,
     }
+
+
+def account_labels(pod: Pod) -> dict[str, str]:
+    """The labels a Calico service-account selector sees: the pod's ServiceAccount's labels
+    plus ``projectcalico.org/name`` (its name)."""
+    return {**pod.service_account_labels, NAME_LABEL: pod.service_account}
 
 
 def namespace_view(name: str, labels: Mapping[str, str]) -> dict[str, str]:
@@ -202,9 +210,7 @@ class CalicoPolicy:
             namespace_view(pod.namespace, ns_labels)
         ):
             return False
-        return self.sa_selector is None or self.sa_selector.matches(
-            {NAME_LABEL: pod.service_account}
-        )
+        return self.sa_selector is None or self.sa_selector.matches(account_labels(pod))
 
 
 @dataclass(frozen=True)
@@ -275,9 +281,7 @@ def entity_matches(
             return False
         if entity.sa_names is not None and pod.service_account not in entity.sa_names:
             return False
-        if entity.sa_selector is not None and not entity.sa_selector.matches(
-            {NAME_LABEL: pod.service_account}
-        ):
+        if entity.sa_selector is not None and not entity.sa_selector.matches(account_labels(pod)):
             return False
     if entity.not_selector is not None and pod is not None:
         in_scope = policy_namespace is None or pod.namespace == policy_namespace

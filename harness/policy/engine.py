@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -49,6 +50,7 @@ from harness.policy.model import implied_namespace
 from harness.policy.model import parse_namespace
 from harness.policy.model import parse_pod
 from harness.policy.model import parse_policy
+from harness.policy.model import parse_service_account
 
 Endpoint = Pod | IPAddress
 
@@ -98,6 +100,7 @@ def parse_objects(
     pods: list[Pod] = []
     policies: list[NetworkPolicy] = []
     extended: list[tiers.Extended] = []
+    accounts: dict[tuple[str, str], dict[str, str]] = {}
     for obj in flatten(objs):
         kind = obj.get("kind")
         if (obj.get("apiVersion"), kind) in EXTENDED:
@@ -111,6 +114,15 @@ def parse_objects(
             pods.append(parse_pod(obj))
         elif kind == "NetworkPolicy":
             policies.append(parse_policy(obj))
+        elif kind == "ServiceAccount":
+            key, labels = parse_service_account(obj)
+            accounts[key] = labels
+    pods = [
+        replace(p, service_account_labels=accounts[(p.namespace, p.service_account)])
+        if (p.namespace, p.service_account) in accounts
+        else p
+        for p in pods
+    ]
     return namespaces, pods, policies, extended
 
 

@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 from typing import Literal
 
@@ -209,6 +210,9 @@ class Pod:
     ips: tuple[str, ...] = ()
     ports: tuple[ContainerPort, ...] = ()
     service_account: str = "default"  # spec.serviceAccountName (Calico selectors see it)
+    #: The labels of that ServiceAccount (Calico's serviceAccountSelector and
+    #: ``serviceAccounts.selector`` match them, with ``projectcalico.org/name``).
+    service_account_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -568,6 +572,13 @@ def parse_namespace(obj: Mapping[str, Any]) -> Namespace:
     # The API server always sets kubernetes.io/metadata.name to the namespace name.
     labels.setdefault(NAME_LABEL, name)
     return Namespace(name, labels)
+
+
+def parse_service_account(obj: Mapping[str, Any]) -> tuple[tuple[str, str], dict[str, str]]:
+    """A ServiceAccount's (namespace, name) and labels."""
+    where = _where(obj)
+    meta, name, namespace = _identity(obj, where)
+    return (namespace, name), _labels(meta.get("labels"), where, "metadata.labels")
 
 
 def implied_namespace(name: str) -> Namespace:

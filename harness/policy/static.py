@@ -81,6 +81,7 @@ def plan_objects(plan: Plan) -> list[dict[str, Any]]:
         for ns in plan.scenario.namespaces
         if ns.existing
     ]
+    raw += plan.service_accounts  # their labels count for Calico's account selectors
     ips = _synthetic_ips(_external_addresses(plan))
     pods = [_with_ip(pod, ips) for pod in plan.pods]
     raw += pods

@@ -16,6 +16,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from typing import cast
@@ -33,6 +34,7 @@ from harness.model import Settings
 from harness.model import Source
 from harness.model import Step
 from harness.model import Workload
+from harness.scenario.accounts import service_account
 from harness.scenario.cells import Cells
 from harness.scenario.checker import RESERVED_LABEL_PREFIX
 from harness.scenario.checker import did_you_mean
@@ -145,6 +147,8 @@ class _Loader(StepSection):
         self.base_dir = base_dir
         self.namespaces: dict[str, Namespace] = {}
         self.workloads: dict[str, Workload] = {}
+        #: (namespace, ServiceAccount) -> (labels, line of the workload that gave them)
+        self.accounts: dict[tuple[str, str], tuple[dict[str, str], int]] = {}
         self.externals: dict[str, External] = {}
         self.namespaces_ok = True
 
@@ -331,7 +335,16 @@ class _Loader(StepSection):
 
     def workload_list(self, doc: YMap) -> None:
         items = self.section(doc, "workloads", "[{name: web, ...}]")
-        known = ("name", "namespace", "labels", "selector", "service", "role", "ports")
+        known = (
+            "name",
+            "namespace",
+            "labels",
+            "selector",
+            "service",
+            "role",
+            "ports",
+            "serviceAccount",
+        )
         for line, w, name in self.named_entries(items, "workloads", "workload", known, "web"):
             with self.collecting():
                 problem = dns1035_label_problem(name)
@@ -405,6 +418,9 @@ class _Loader(StepSection):
                         "set role: both, or remove ports",
                     )
                 self.mode_matches(name, bool(selector), line)
+                account, account_labels = service_account(
+                    self, self.accounts, w, what, namespace, selector
+                )
                 self.workloads[name] = Workload(
                     name,
                     namespace,
@@ -414,7 +430,13 @@ class _Loader(StepSection):
                     Source(self.path, line),
                     selector=selector,
                     service=service,
+                    service_account=account,
+                    service_account_labels=account_labels,
                 )
+        for name, wl in self.workloads.items():  # an account's labels, given on any workload
+            if wl.service_account is not None:
+                labels = self.accounts[(wl.namespace, wl.service_account)][0]
+                self.workloads[name] = replace(wl, service_account_labels=labels)
 
     # ------------------------------------------------------------ in place
 

@@ -44,6 +44,7 @@ CALICO_WORKLOADS: list[dict[str, Any]] = [
         "namespace": "prod",
         "labels": {"app": "api", "tier": "backend"},
         "ports": [{"port": 8080, "name": "http"}],
+        "serviceAccount": {"name": "api-sa", "labels": {"group": "backend"}},
     },
     {"name": "tool", "namespace": "dev", "labels": {"app": "tool", "role": "intruder"}},
 ]

@@ -38,6 +38,7 @@ CONDITIONAL: dict[Key, str] = {
     ("get", "", "pods/exec"): "WebSocket exec before Kubernetes 1.35 is authorized as get "
     "(the sandbox authorizes it as 1.35+ does: create)",
     ("get", "", "namespaces"): "Cluster.create: a 409 on a retried namespace create (ours?)",
+    ("get", "", "serviceaccounts"): "Cluster.create: a 409 on a retried account create (ours?)",
     ("delete", "", "pods"): "session cleanup: a pod the run created outside its namespaces",
     ("delete", "", "services"): "session cleanup: a Service created outside the namespaces",
 }
@@ -48,7 +49,8 @@ kind: Scenario
 metadata: {name: drift}
 namespaces: [{name: shop}]
 workloads:
-  - {name: web, namespace: shop, labels: {app: web}, ports: [80]}
+  - {name: web, namespace: shop, labels: {app: web}, ports: [80],
+     serviceAccount: {name: web-runner, labels: {team: shop}}}
   - {name: db, namespace: shop, labels: {app: db}, ports: [5432]}
 manifests: [policy.yaml]
 expect:

@@ -18,6 +18,7 @@ def pod(
     ip: str | None = None,
     ports: tuple[tuple[str | None, int, str], ...] = (),
     ips: tuple[str, ...] = (),
+    service_account: str | None = None,
 ) -> dict[str, Any]:
     """A pod; ``ports`` are (name, number, protocol) container ports."""
     status: dict[str, Any] = {}
@@ -30,12 +31,24 @@ def pod(
         if pname:
             entry["name"] = pname
         container_ports.append(entry)
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "x", "ports": container_ports}]}
+    if service_account:
+        spec["serviceAccountName"] = service_account
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-        "spec": {"containers": [{"name": "c", "image": "x", "ports": container_ports}]},
+        "spec": spec,
         "status": status,
+    }
+
+
+def service_account(namespace: str, name: str, **labels: str) -> dict[str, Any]:
+    """A ServiceAccount with ``labels``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
     }
 
 

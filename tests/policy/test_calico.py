@@ -18,16 +18,26 @@ from harness.policy.model import extended_kinds
 from tests.policy.builders import ns
 from tests.policy.builders import pod
 from tests.policy.builders import policy
+from tests.policy.builders import service_account
 from tests.policy.conformance import network_policy_api as npa
 
 CALICO = "https://docs.tigera.io/calico/latest/reference/resources"
+SA_RULES = "https://docs.tigera.io/calico/latest/network-policy/policy-rules/service-accounts"
 
 WORLD: list[dict[str, Any]] = [
     ns("prod", team="a"),
     ns("dev", team="b"),
     ns("kube-system"),
     pod("prod", "web", {"app": "web"}, "10.0.0.1", (("http", 80, "TCP"),)),
-    pod("prod", "api", {"app": "api", "tier": "backend"}, "10.0.0.2", (("http", 8080, "TCP"),)),
+    pod(
+        "prod",
+        "api",
+        {"app": "api", "tier": "backend"},
+        "10.0.0.2",
+        (("http", 8080, "TCP"),),
+        service_account="api-sa",
+    ),
+    service_account("prod", "api-sa", group="backend"),
     pod("dev", "tool", {"app": "tool", "role": "intruder"}, "10.0.1.1"),
     pod("kube-system", "dns", {"k8s-app": "kube-dns"}, "10.0.9.9", (("dns", 53, "UDP"),)),
 ]
@@ -71,6 +81,15 @@ def k8s_cnp(name: str, tier_: str, priority: int, spec: dict[str, Any]) -> dict[
         "kind": "ClusterNetworkPolicy",
         "metadata": {"name": name},
         "spec": {"tier": tier_, "priority": priority, **spec},
+    }
+
+
+def web_from_accounts(match: dict[str, Any]) -> dict[str, Any]:
+    """A Calico spec: web's ingress allowed only from pods running as accounts ``match``."""
+    return {
+        "selector": "app == 'web'",
+        "types": ["Ingress"],
+        "ingress": [{"action": "Allow", "source": {"serviceAccounts": match}}],
     }
 
 
@@ -403,6 +422,63 @@ CASES: dict[str, Case] = {
         80,
         "TCP",
         True,
+    ),
+    "sa-selector-matches-the-accounts-labels": (
+        f"{SA_RULES}#service account labels; {CALICO}/networkpolicy#spec: serviceAccountSelector",
+        [cnp("x", {"serviceAccountSelector": "group == 'backend'", **DENY_IN})],
+        "prod/web",
+        "prod/api",
+        8080,
+        "TCP",
+        False,
+    ),
+    "sa-selector-skips-other-accounts": (
+        f"{SA_RULES}#service account labels (web runs as default, unlabelled)",
+        [cnp("x", {"serviceAccountSelector": "group == 'backend'", **DENY_IN})],
+        "prod/api",
+        "prod/web",
+        80,
+        "TCP",
+        True,
+    ),
+    "rule-sa-selector-admits-the-labelled-account": (
+        f"{SA_RULES}#limit ingress by service account labels; "
+        f"{CALICO}/networkpolicy#serviceaccountmatch",
+        [cnp("x", web_from_accounts({"selector": "group == 'backend'"}))],
+        "prod/api",
+        "prod/web",
+        80,
+        "TCP",
+        True,
+    ),
+    "rule-sa-selector-refuses-other-accounts": (
+        f"{SA_RULES}#limit ingress by service account labels (tool's account is unlabelled)",
+        [gnp("x", web_from_accounts({"selector": "group == 'backend'"}))],
+        "dev/tool",
+        "prod/web",
+        80,
+        "TCP",
+        False,
+    ),
+    "rule-sa-names": (
+        f"{SA_RULES}#limit ingress by service account name; "
+        f"{CALICO}/networkpolicy#serviceaccountmatch",
+        [cnp("x", web_from_accounts({"names": ["api-sa"]}))],
+        "prod/api",
+        "prod/web",
+        80,
+        "TCP",
+        True,
+    ),
+    "pod-label-projectcalico-serviceaccount": (
+        "https://docs.tigera.io/calico/latest/network-policy/get-started/calico-policy/"
+        "calico-labels#labels for matching service accounts",
+        [cnp("x", {"selector": "projectcalico.org/serviceaccount == 'api-sa'", **DENY_IN})],
+        "prod/web",
+        "prod/api",
+        8080,
+        "TCP",
+        False,
     ),
     "gnp-namespace-selector": (
         f"{CALICO}/globalnetworkpolicy#spec: namespaceSelector",

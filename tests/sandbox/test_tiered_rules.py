@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from netpol_sandbox import enforce
+from netpol_sandbox.endpoints import ACCOUNT_LABELS
 from tests.policy.builders import policy
 from tests.policy.test_calico import ALL_NS
 from tests.policy.test_calico import CASES
@@ -226,6 +227,37 @@ def test_calico_allow_from_one_source_then_end_of_tier_drop() -> None:
     )
     lines = rule_lines(ruleset(allow_api), f"{WEB_IN}_0")
     assert lines == [f"ip saddr {API_IP}/32 return", "drop"]
+
+
+def _with_account_labels(pods: list[Obj], name: str, labels: dict[str, str]) -> list[Obj]:
+    """The pods as the controllers hand them to the node: ``name``'s account labels set."""
+    return [{**p, ACCOUNT_LABELS: labels} if p["metadata"]["name"] == name else p for p in pods]
+
+
+def test_account_selectors_match_the_accounts_labels() -> None:
+    # Calico, https://docs.tigera.io/calico/latest/network-policy/policy-rules/service-accounts
+    # ("Service account labels"): serviceAccountSelector and serviceAccounts.selector match
+    # the labels of the pod's ServiceAccount (api runs as api-sa, labelled group=backend).
+    pods = _with_account_labels(PODS, "api", {"group": "backend"})
+    by_account = cnp("sa", {"serviceAccountSelector": "group == 'backend'", **DENY_IN})
+    text = enforce.compile_ruleset(NAMESPACES, pods, [by_account], "t")
+    assert vmap(text, "in_tiered") == {API_IP: "in_10_0_0_2_0"}
+    # without the labels (another account, or none) the policy selects nobody
+    assert "in_tiered" not in enforce.compile_ruleset(NAMESPACES, PODS, [by_account], "t")
+    from_account = cnp(
+        "from-sa",
+        {
+            "selector": "app == 'web'",
+            "ingress": [
+                {
+                    "action": "Allow",
+                    "source": {"serviceAccounts": {"selector": "group == 'backend'"}},
+                }
+            ],
+        },
+    )
+    text = enforce.compile_ruleset(NAMESPACES, pods, [from_account], "t")
+    assert rule_lines(text, f"{WEB_IN}_0") == [f"ip saddr {API_IP}/32 return", "drop"]
 
 
 def test_calico_egress_deny_uses_the_egress_map() -> None:
