@@ -166,13 +166,16 @@ class LiveSession:
     # ------------------------------------------------------------ verdicts
 
     def prefetch(self, scenarios: Iterable[Scenario]) -> None:
-        """Start running ``scenarios`` now, concurrently (bounded), in the given order.
+        """Start running ``scenarios`` now, concurrently (bounded): multi-step ones first.
 
         The plugin hands over every scenario this process will run, so the whole run's
         deploy, data-path proof, policy programming and probing overlap; each cell then
-        only waits for its own scenario's result.
+        only waits for its own scenario's result. A scenario with steps converges once
+        per step, one after the other, so it is the longest: queued behind a full pool
+        it would end the run late; it starts first (more steps earlier, otherwise the
+        given order). Results are still reported in item order.
         """
-        for scenario in scenarios:
+        for scenario in sorted(scenarios, key=lambda s: -len(s.steps)):
             self._submit(scenario)
 
     def _submit(self, scenario: Scenario) -> Future[ScenarioResult]:

@@ -296,6 +296,35 @@ def test_prefetched_scenarios_run_at_the_same_time(
     assert together is overlap, spans
 
 
+def test_a_multi_step_scenario_starts_first(tmp_path: Path) -> None:
+    # One at a time, handed over as alpha, beta, gamma: beta has a step (it converges
+    # twice, one after the other), so it starts first; the others keep their order.
+    from harness.live.session import LiveSession
+    from harness.scenario.loader import load
+
+    alpha, beta, gamma = _three(tmp_path)
+    path = Path(beta.path)
+    path.write_text(path.read_text() + "steps:\n  - name: again\n")
+    beta = load(path)
+    assert len(beta.steps) == 1
+    cluster = _TimedCluster()
+    session = LiveSession(
+        NetpolOptions(parallel_scenarios=1),
+        cluster_factory=lambda: cluster,
+        settings=RunSettings(round_interval=0.0, datapath_timeout=0.0, confirm="none"),
+        install_signal_handler=False,
+        out=io.StringIO(),
+    )
+    try:
+        session.prefetch([alpha, beta, gamma])
+        for scenario in (alpha, beta, gamma):
+            assert session.verdict_for(scenario, scenario.cells[0]).status is Status.PASS
+    finally:
+        session.close()
+    started = sorted(cluster.spans, key=lambda name: cluster.spans[name][0])
+    assert started == ["beta", "alpha", "gamma"], cluster.spans
+
+
 def test_progress_names_each_phase_and_the_end(tmp_path: Path) -> None:
     from harness.live.session import LiveSession
 
