@@ -24,15 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from netpol_sandbox import netns as nsx
+from netpol_sandbox.endpoints import metadata_of
 from netpol_sandbox.enforce import selector_matches as matches
 
 DOMAIN = "cluster.local"
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata") or {}
-    return meta if isinstance(meta, Mapping) else {}
 
 
 def pod_ip(pod: Mapping[str, Any]) -> str | None:
@@ -59,10 +55,10 @@ def endpoints(
     selector = spec.get("selector")
     if not selector:
         return []
-    ns = _meta(service).get("namespace", "default")
+    ns = metadata_of(service).get("namespace", "default")
     found = []
     for pod in pods:
-        meta = _meta(pod)
+        meta = metadata_of(pod)
         if meta.get("namespace", "default") != ns or meta.get("deletionTimestamp"):
             continue
         if pod_ip(pod) and matches({"matchLabels": selector}, meta.get("labels") or {}):
@@ -74,14 +70,14 @@ def build_hosts(services: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[st
     """The dnsmasq hosts file text: one ``IP name`` line per record, sorted."""
     lines: set[str] = set()
     for svc in services:
-        meta = _meta(svc)
+        meta = metadata_of(svc)
         name, ns = meta.get("name"), meta.get("namespace", "default")
         for address in service_ips(svc, pods):
             lines.add(f"{address} {name}.{ns}.svc.{DOMAIN}")
     for pod in pods:
         ip = pod_ip(pod)
         if ip and ":" not in ip:
-            ns = _meta(pod).get("namespace", "default")
+            ns = metadata_of(pod).get("namespace", "default")
             lines.add(f"{ip} {ip.replace('.', '-')}.{ns}.pod.{DOMAIN}")
     return "".join(line + "\n" for line in sorted(lines))
 

@@ -49,7 +49,8 @@ class PodInfo:
         return None
 
 
-def _meta(obj: Obj) -> Mapping[str, Any]:
+def metadata_of(obj: Obj) -> Mapping[str, Any]:
+    """An object's ``metadata`` (empty when missing or not a mapping)."""
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
 
@@ -58,7 +59,7 @@ def pod_infos(pods: Iterable[Obj]) -> list[PodInfo]:
     """Pods that have an IPv4 address, with labels, declared ports and service account."""
     infos: list[PodInfo] = []
     for pod in pods:
-        meta = _meta(pod)
+        meta = metadata_of(pod)
         ip = (pod.get("status") or {}).get("podIP")
         if not isinstance(ip, str) or not ip or ":" in ip:
             continue

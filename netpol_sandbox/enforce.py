@@ -46,6 +46,7 @@ from netpol_sandbox import netns as nsx
 from netpol_sandbox import tiered as tiers
 from netpol_sandbox.endpoints import PROGRAMMED_ON as PROGRAMMED_ON
 from netpol_sandbox.endpoints import PodInfo
+from netpol_sandbox.endpoints import metadata_of
 from netpol_sandbox.endpoints import pod_infos
 
 ANY_NET = "0.0.0.0/0"
@@ -89,17 +90,12 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
 # ---------------------------------------------------------------- model
 
 
-def _meta(obj: Obj) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
 def namespace_labels(
     namespaces: Iterable[Obj], pods: Iterable[PodInfo]
 ) -> dict[str, dict[str, str]]:
     labels: dict[str, dict[str, str]] = {}
     for ns in namespaces:
-        meta = _meta(ns)
+        meta = metadata_of(ns)
         name = meta.get("name", "")
         labels[name] = {**(meta.get("labels") or {}), NS_NAME_LABEL: name}
     for pod in pods:  # a pod's namespace always exists
@@ -228,7 +224,7 @@ def compile_sets(
     for policy in policies:
         if tiers.is_extended(policy):
             continue
-        meta = _meta(policy)
+        meta = metadata_of(policy)
         if meta.get("deletionTimestamp"):
             continue
         spec = policy.get("spec") or {}
@@ -341,7 +337,7 @@ def _service_rules(services: Sequence[Obj], pods: Sequence[Obj]) -> tuple[list[s
 
 
 def _key(pod: Obj) -> tuple[str, str]:
-    meta = _meta(pod)
+    meta = metadata_of(pod)
     return meta.get("namespace", "default"), meta.get("name", "")
 
 

@@ -61,6 +61,7 @@ from netpol_sandbox import tools
 from netpol_sandbox.dns import DnsServer
 from netpol_sandbox.dns import build_hosts
 from netpol_sandbox.dns import resolv_conf
+from netpol_sandbox.endpoints import metadata_of
 from netpol_sandbox.endpoints import pod_infos
 from netpol_sandbox.images import Image
 from netpol_sandbox.images import ImagePullError
@@ -168,11 +169,6 @@ class _Pod:
     containers: dict[str, _Container] = field(default_factory=dict)
     directory: Path | None = None
     security: Mapping[str, Any] = field(default_factory=dict)  # the pod's securityContext
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
 
 
 class Node:
@@ -393,7 +389,7 @@ class Node:
 
     @staticmethod
     def _is_dns_pod(pod: Mapping[str, Any]) -> bool:
-        meta = _meta(pod)
+        meta = metadata_of(pod)
         labels = meta.get("labels") or {}
         return meta.get("namespace") == "kube-system" and labels.get("k8s-app") == "kube-dns"
 
@@ -401,7 +397,7 @@ class Node:
         """Network namespace + veth + IP for the Pod, containers started. Returns the pod IP."""
         if self._stopped:
             raise RuntimeError("the node is stopped")
-        meta = _meta(pod)
+        meta = metadata_of(pod)
         ns, name = str(meta.get("namespace", "default")), str(meta.get("name", ""))
         key = (ns, name)
         if key in self._pods:
@@ -533,7 +529,7 @@ class Node:
     async def container_ready(self, pod: dict[str, Any]) -> bool:
         """True when every container runs and nginx listens on its declared TCP ports
         and has bound its declared UDP ports."""
-        meta = _meta(pod)
+        meta = metadata_of(pod)
         rec = self._pods.get((str(meta.get("namespace", "default")), str(meta.get("name", ""))))
         if rec is None:
             return False
@@ -750,7 +746,7 @@ class Node:
         out: list[Mapping[str, Any]] = []
         seen_dns = False
         for pod in pods:
-            meta = _meta(pod)
+            meta = metadata_of(pod)
             rec = self._pods.get((str(meta.get("namespace", "default")), str(meta.get("name"))))
             status = pod.get("status") or {}
             if rec is not None and status.get("podIP") != rec.ip:

@@ -37,10 +37,6 @@ PROTO_NAMES = {
 PROTO_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "udplite": 136, "icmpv6": 58}
 
 
-def _meta(obj: Obj) -> Mapping[str, Any]:
-    return obj.get("metadata") or {}
-
-
 def _order(raw: Any) -> float:
     return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else math.inf
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from dataclasses import field
 
 from netpol_sandbox.endpoints import PodInfo
+from netpol_sandbox.endpoints import metadata_of
 from netpol_sandbox.tier_rules import CALICO
 from netpol_sandbox.tier_rules import NPAPI
 from netpol_sandbox.tier_rules import Layer
@@ -45,7 +46,6 @@ from netpol_sandbox.tier_rules import Obj
 from netpol_sandbox.tier_rules import World
 from netpol_sandbox.tier_rules import _calico_rule
 from netpol_sandbox.tier_rules import _calico_selects
-from netpol_sandbox.tier_rules import _meta
 from netpol_sandbox.tier_rules import _npapi_rule
 from netpol_sandbox.tier_rules import _npapi_subject
 from netpol_sandbox.tier_rules import _order
@@ -75,7 +75,9 @@ def layers_for(
     objs: Sequence[Obj], ep: PodInfo, world: World, direction: str, k8s_isolated: bool
 ) -> list[Layer]:
     """The layers ``ep``'s traffic meets in ``direction``, leaving out those that select nothing."""
-    mine = [o for o in objs if _programmed_on(o, ep) and not _meta(o).get("deletionTimestamp")]
+    mine = [
+        o for o in objs if _programmed_on(o, ep) and not metadata_of(o).get("deletionTimestamp")
+    ]
     key = "ingress" if direction == "ingress" else "egress"
     admin, baseline = Layer("admin"), Layer("baseline")
     npapi: list[tuple[str, int, str, Obj]] = []
@@ -93,7 +95,7 @@ def layers_for(
         else:
             continue
         priority = int(spec.get("priority") or 0)
-        npapi.append((where, priority, str(_meta(obj).get("name")), obj))
+        npapi.append((where, priority, str(metadata_of(obj).get("name")), obj))
     for where, _, name, obj in sorted(npapi, key=lambda t: (t[1], t[2])):
         spec = obj.get("spec") or {}
         if not _npapi_subject(spec, ep, world):
@@ -108,7 +110,7 @@ def layers_for(
     for obj in mine:
         if obj.get("apiVersion") == CALICO and obj.get("kind") == "Tier":
             spec = obj.get("spec") or {}
-            name = str(_meta(obj).get("name"))
+            name = str(metadata_of(obj).get("name"))
             order = _order(spec.get("order"))
             if name == "default" and spec.get("order") is None:
                 order = DEFAULT_TIER_ORDER
@@ -125,7 +127,7 @@ def layers_for(
         if tier not in tiers or not _calico_selects(obj, ep, world, direction):
             continue
         members.setdefault(tier, []).append(
-            (_order(spec.get("order")), str(_meta(obj).get("name")), obj)
+            (_order(spec.get("order")), str(metadata_of(obj).get("name")), obj)
         )
     if k8s_isolated:
         members.setdefault("default", []).append((K8S_ORDER, "knp.default.", None))
@@ -141,7 +143,11 @@ def layers_for(
                 layer.k8s_block_at = len(layer.rules)
                 continue
             layer.calico_policies += 1
-            ns = _meta(member).get("namespace") if member.get("kind") == "NetworkPolicy" else None
+            ns = (
+                metadata_of(member).get("namespace")
+                if member.get("kind") == "NetworkPolicy"
+                else None
+            )
             what = f"{member.get('kind')} {ns + '/' if ns else ''}{name}"
             for i, raw in enumerate((member.get("spec") or {}).get(key) or []):
                 rule = _calico_rule(raw, direction, ep, ns, world, f"{what} {key}[{i}]")
