@@ -24,10 +24,11 @@ def service_account(
     what: str,
     namespace: str,
     selector: dict[str, str],
-) -> tuple[str | None, dict[str, str]]:
-    """A probe workload's ``serviceAccount: NAME`` or ``{name: NAME, labels: {...}}``."""
+) -> str | None:
+    """A probe workload's ``serviceAccount: NAME`` or ``{name: NAME, labels: {...}}``:
+    the account's name (None: not given); its labels go into ``accounts``."""
     if w.get("serviceAccount") is None:
-        return None, {}
+        return None
     line = w.value_line("serviceAccount")
     if selector:
         raise chk.fail(
@@ -72,4 +73,4 @@ def service_account(
         )
     if first is None or (labels and not first[0]):
         accounts[(namespace, name)] = (labels, line)
-    return name, labels
+    return name

@@ -34,6 +34,7 @@ from harness.model import Settings
 from harness.model import Source
 from harness.model import Step
 from harness.model import Workload
+from harness.scenario.accounts import Accounts
 from harness.scenario.accounts import service_account
 from harness.scenario.cells import Cells
 from harness.scenario.checker import RESERVED_LABEL_PREFIX
@@ -147,8 +148,7 @@ class _Loader(StepSection):
         self.base_dir = base_dir
         self.namespaces: dict[str, Namespace] = {}
         self.workloads: dict[str, Workload] = {}
-        #: (namespace, ServiceAccount) -> (labels, line of the workload that gave them)
-        self.accounts: dict[tuple[str, str], tuple[dict[str, str], int]] = {}
+        self.accounts: Accounts = {}  # the workloads' ServiceAccounts and their labels
         self.externals: dict[str, External] = {}
         self.namespaces_ok = True
 
@@ -418,9 +418,7 @@ class _Loader(StepSection):
                         "set role: both, or remove ports",
                     )
                 self.mode_matches(name, bool(selector), line)
-                account, account_labels = service_account(
-                    self, self.accounts, w, what, namespace, selector
-                )
+                account = service_account(self, self.accounts, w, what, namespace, selector)
                 self.workloads[name] = Workload(
                     name,
                     namespace,
@@ -431,7 +429,6 @@ class _Loader(StepSection):
                     selector=selector,
                     service=service,
                     service_account=account,
-                    service_account_labels=account_labels,
                 )
         for name, wl in self.workloads.items():  # an account's labels, given on any workload
             if wl.service_account is not None:

@@ -8,6 +8,7 @@ both connect, so the runner used to PASS it; a confirmation now counts only once
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from harness.live.runner import Recorder
@@ -118,61 +119,20 @@ def test_early_settling_still_catches_a_wrong_allow() -> None:
     assert "changed after agreeing" in verdict.detail
 
 
-def test_per_pod_programming_lag_does_not_pass_a_wrong_allow() -> None:
-    # Calico programs each node in its own time: api's rules land at 0.5 s, db's at 2.5 s.
-    # The deny cell (other -> api) drops in round 2; a settle cut to "that round + one
-    # interval" (~2 s) confirmed web -> db while db's rules were still missing.
+def run_per_target(connects: Callable[[str, float], bool]) -> Any:
+    """other -> api expected deny, web -> db expected allow, on a network where a probe to
+    ``target`` ``t`` s after the first probe connects when ``connects(target, t)``.
+
+    Returns web's verdict.
+    """
     clock = FakeClock()
     applied: list[float] = []
-    lands = {"api": 0.5, "db": 2.5}
 
     def network(p: Probed, round_no: int) -> tuple[int, str]:
         if not applied:
             applied.append(clock.now)
         target = cluster.pod_at(p.address).split("/")[-1]
-        programmed = clock.now - applied[0] >= lands.get(target, 0.0)
-        return DROPPED if programmed else CONNECTED
-
-    cluster = FakeCluster(network=network, clock=clock, exec_seconds=0.05)
-    runner = Runner(
-        cluster,
-        RunSettings(concurrency=4, round_interval=1.0, convergence=30.0),
-        recorder=Recorder(),
-        clock=clock,
-        sleep=clock.sleep,
-    )
-    cells: list[tuple[str, str, int, Any]] = [
-        ("other", "api", 80, "deny"),
-        ("web", "db", 5432, "allow"),  # wrong: db is isolated once its rules land
-    ]
-    result = runner.run(make_plan(cells, policies=[POLICY]))
-    web = next(v for v in result.verdicts if v.probe.cell.source == "web")
-    assert web.status is Status.FAIL
-    assert web.flipped
-    assert "changed after agreeing" in web.detail
-
-
-def test_a_default_deny_landing_before_its_exception_is_not_a_flip() -> None:
-    # Policies land one by one: web's default deny at 0.5 s, the exception that lets
-    # web -> db through only at 1.5 s. In between web -> db is dropped. That passing
-    # state is the landing, not the network changing its answer: the allow cell is
-    # confirmed once the policies had time to land (after the deny cell dropped in
-    # round 2 at 1 s: 2 * 1 + 1 = 3 s), so it is neither probed in between nor flipped.
-    clock = FakeClock()
-    applied: list[float] = []
-    seen: list[tuple[str, float, str]] = []
-
-    def network(p: Probed, round_no: int) -> tuple[int, str]:
-        if not applied:
-            applied.append(clock.now)
-        t = clock.now - applied[0]
-        target = cluster.pod_at(p.address).split("/")[-1]
-        if target == "db":
-            result = CONNECTED if t < 0.5 or t >= 1.5 else DROPPED
-        else:  # other -> api: the default deny, landed at 0.5 s
-            result = CONNECTED if t < 0.5 else DROPPED
-        seen.append((target, t, "connected" if result is CONNECTED else "dropped"))
-        return result
+        return CONNECTED if connects(target, clock.now - applied[0]) else DROPPED
 
     cluster = FakeCluster(network=network, clock=clock, exec_seconds=0.05)
     runner = Runner(
@@ -187,9 +147,37 @@ def test_a_default_deny_landing_before_its_exception_is_not_a_flip() -> None:
         ("web", "db", 5432, "allow"),
     ]
     result = runner.run(make_plan(cells, policies=[POLICY]))
-    web = next(v for v in result.verdicts if v.probe.cell.source == "web")
+    return next(v for v in result.verdicts if v.probe.cell.source == "web")
+
+
+def test_per_pod_programming_lag_does_not_pass_a_wrong_allow() -> None:
+    # Calico programs each node in its own time: api's rules land at 0.5 s, db's at 2.5 s.
+    # The deny cell (other -> api) drops in round 2; a settle cut to "that round + one
+    # interval" (~2 s) confirmed web -> db while db's rules were still missing.
+    # web -> db is wrongly expected allow: db is isolated once its rules land.
+    lands = {"api": 0.5, "db": 2.5}
+    web = run_per_target(lambda target, t: t < lands.get(target, 0.0))
+    assert web.status is Status.FAIL
+    assert web.flipped
+    assert "changed after agreeing" in web.detail
+
+
+def test_a_default_deny_landing_before_its_exception_is_not_a_flip() -> None:
+    # Policies land one by one: web's default deny at 0.5 s, the exception that lets
+    # web -> db through only at 1.5 s. In between web -> db is dropped. That passing
+    # state is the landing, not the network changing its answer: the allow cell is
+    # confirmed once the policies had time to land (after the deny cell dropped in
+    # round 2 at 1 s: 2 * 1 + 1 = 3 s), so it is neither probed in between nor flipped.
+    db_probes: list[float] = []
+
+    def connects(target: str, t: float) -> bool:
+        if target == "db":
+            db_probes.append(round(t, 2))
+            return t < 0.5 or t >= 1.5
+        return t < 0.5  # other -> api: the default deny, landed at 0.5 s
+
+    web = run_per_target(connects)
     assert web.status is Status.PASS
     assert not web.flipped, web.detail
-    db_probes = [(round(t, 2), r) for target, t, r in seen if target == "db"]
     assert len(db_probes) == 2, db_probes  # the first round and the confirmation
-    assert db_probes[1][0] >= 3.0, db_probes
+    assert db_probes[1] >= 3.0, db_probes
