@@ -19,17 +19,16 @@ def env() -> dict[str, str]:
     return {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
 
+def _run(argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``argv`` in a subprocess in ``cwd``, output captured, loopback without proxy."""
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env=env(), cwd=cwd, check=False
+    )
+
+
 def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """Run ``netpol-harness ARGS`` in a subprocess (the real entry point)."""
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env(),
-        cwd=ROOT,
-        check=False,
-    )
+    return _run([sys.executable, "-m", "harness.cli", *args], ROOT, timeout)
 
 
 def plugin_argv(*args: str) -> list[str]:
@@ -39,15 +38,7 @@ def plugin_argv(*args: str) -> list[str]:
 
 def run_plugin(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run pytest with the plugin in a subprocess in ``cwd`` (output captured)."""
-    return subprocess.run(
-        plugin_argv(*args),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env(),
-        cwd=cwd,
-        check=False,
-    )
+    return _run(plugin_argv(*args), cwd, timeout)
 
 
 def sandbox(state: Path, *flags: str) -> Iterator[str]:
